@@ -1,0 +1,71 @@
+//! The subcommands of the `mta-sts` binary, one module each. Each translates arguments into
+//! lookups and answers into output and an exit code; none holds MTA-STS logic.
+
+pub mod query;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use mta_sts::render::{Answer, Status};
+use mta_sts::{Config, Resolver};
+
+/// Exit codes, with their sysexits(3) names where they have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// An enforce or testing policy applies.
+    Policy = 0,
+    /// No policy applies (mode `none` included).
+    NoPolicy = 1,
+    /// EX_TEMPFAIL: a temporary failure; try again later.
+    Tempfail = 75,
+    /// EX_USAGE: bad input or usage.
+    Usage = 64,
+    /// EX_CONFIG: the configuration cannot be loaded.
+    Config = 78,
+}
+
+impl Exit {
+    /// The exit code for one answer.
+    pub fn of(answer: &Answer) -> Self {
+        match answer.status() {
+            Status::Policy if matches!(answer, Answer::Decided { decision, .. } if decision.active_policy().is_some()) => {
+                Self::Policy
+            }
+            Status::Policy | Status::NoPolicy => Self::NoPolicy,
+            Status::Tempfail => Self::Tempfail,
+            Status::Error => Self::Usage,
+        }
+    }
+
+    /// The code of several answers: the most serious one, in the order policy < no policy <
+    /// temporary failure < bad input.
+    pub fn worst(self, other: Self) -> Self {
+        let rank = |e: Self| match e {
+            Self::Policy => 0,
+            Self::NoPolicy => 1,
+            Self::Tempfail => 2,
+            Self::Usage => 3,
+            Self::Config => 4,
+        };
+        if rank(other) > rank(self) { other } else { self }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Loads the configuration and builds the resolver every subcommand shares, or reports why not
+/// on stderr.
+pub fn resolver(config_path: Option<&Path>) -> Result<Resolver, Exit> {
+    let config = Config::load(config_path).map_err(|e| {
+        eprintln!("mta-sts: {e}");
+        Exit::Config
+    })?;
+    Resolver::builder(config).build().map_err(|e| {
+        eprintln!("mta-sts: {e}");
+        Exit::Config
+    })
+}

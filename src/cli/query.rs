@@ -1,0 +1,75 @@
+//! `mta-sts query`: look up domains once and print one line each.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use mta_sts::render::{self, Answer};
+use mta_sts::{Domain, Error, Resolver};
+
+use super::Exit;
+
+/// Look up the MTA-STS policy of each DOMAIN and print one line per domain.
+///
+/// Exit status: 0 an enforce or testing policy applies, 1 no policy (mode none included),
+/// 75 temporary failure, 64 bad input, 78 bad configuration. With several domains, the most
+/// serious status.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Print one JSON object per domain (same as --format json).
+    #[arg(long)]
+    json: bool,
+    /// Output dialect.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Also say whether this MX host is allowed by the policy.
+    #[arg(long, value_name = "HOST")]
+    mx: Option<String>,
+    /// Configuration file (default: $MTA_STS_CONFIG, then /etc/mta-sts/mta-sts.toml if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Domains to look up.
+    #[arg(required = true, value_name = "DOMAIN")]
+    domains: Vec<String>,
+}
+
+/// Output dialects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A short line for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Runs the subcommand.
+pub fn run(args: QueryArgs) -> ExitCode {
+    let resolver = match super::resolver(args.config.as_deref()) {
+        Ok(r) => r,
+        Err(exit) => return exit.into(),
+    };
+    let format = if args.json { Format::Json } else { args.format };
+    let mx = args.mx.as_deref().map(Domain::parse).transpose();
+    let mut exit = Exit::Policy;
+    for (n, input) in args.domains.iter().enumerate() {
+        let answer = match &mx {
+            Ok(mx) => answer(&resolver, input, mx.clone()),
+            Err(e) => Answer::Invalid(Error::Domain(e.clone())),
+        };
+        let line = match format {
+            Format::Text => render::text::render(&answer),
+            Format::Json => render::json::render(&answer),
+        };
+        println!("{line}");
+        let this = Exit::of(&answer);
+        exit = if n == 0 { this } else { exit.worst(this) };
+    }
+    exit.into()
+}
+
+fn answer(resolver: &Resolver, input: &str, mx: Option<Domain>) -> Answer {
+    match Domain::parse(input) {
+        Ok(domain) => Answer::Decided { decision: resolver.lookup(&domain), mx },
+        Err(e) => Answer::Invalid(Error::Domain(e)),
+    }
+}

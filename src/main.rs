@@ -1,0 +1,42 @@
+//! The `mta-sts` command: argument parsing and dispatch only.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// MTA-STS (RFC 8461) policy resolver for Exim, Sendmail, Postfix and C programs.
+#[derive(Debug, Parser)]
+#[command(version, propagate_version = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Look up domains once and print one line each.
+    Query(cli::query::QueryArgs),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { cli::Exit::Usage.into() } else { ExitCode::SUCCESS };
+        }
+    };
+    match args.command {
+        Command::Query(a) => cli::query::run(a),
+    }
+}
+
+/// Diagnostics go to stderr, `key=value` style; `MTA_STS_LOG` sets the filter (default `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MTA_STS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

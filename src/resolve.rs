@@ -1,0 +1,362 @@
+//! The decision: which policy applies to a domain now ([RFC 8461 §5.1], [§10.2]).
+//!
+//! [`Resolver::lookup`] reads top to bottom:
+//! 1. a cached entry checked less than `cache.recheck_interval` ago answers with no network
+//!    traffic: its unexpired policy, or its remembered negative answer;
+//! 2. otherwise one thread per domain (the others wait for its answer) looks up the TXT record;
+//! 3. an unexpired cached policy with the same record id is kept without a fetch;
+//! 4. a new id, no cached policy or an expired one means a fetch, unless a fetch for that id
+//!    failed less than `cache.fetch_retry_interval` ago;
+//! 5. whatever fails (DNS, TXT record, fetch, policy syntax), an unexpired cached policy keeps
+//!    applying; an expired one never applies.
+//!
+//! [RFC 8461 §5.1]: https://www.rfc-editor.org/rfc/rfc8461#section-5.1
+//! [§10.2]: https://www.rfc-editor.org/rfc/rfc8461#section-10.2
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, OnDnsFailure};
+use crate::dns::{Dns, HickoryDns};
+use crate::domain::Domain;
+use crate::error::{Error, RecordError};
+use crate::fetch::{Fetcher, HttpsFetcher};
+use crate::policy::{Mode, Policy};
+use crate::record;
+use crate::store::{CachedPolicy, Entry, FailedFetch, MemoryStore, Negative, NegativeKind, Store};
+
+/// Answers "which MTA-STS policy applies to this domain now?". Cheap to share between threads.
+pub struct Resolver {
+    config: Config,
+    dns: Arc<dyn Dns>,
+    fetcher: Arc<dyn Fetcher>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    flights: Mutex<HashMap<Domain, Arc<Mutex<()>>>>,
+}
+
+/// What a lookup decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The policy domain.
+    pub domain: Domain,
+    /// The outcome.
+    pub outcome: Outcome,
+}
+
+/// The three outcomes of a lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A valid, unexpired policy applies (its mode may be `none`).
+    Policy {
+        /// The policy with its record id and times.
+        policy: Arc<CachedPolicy>,
+        /// Fetched now, or taken from the cache.
+        source: Source,
+        /// A failure that the cached policy outlived (DNS, TXT record or fetch), for the log.
+        warning: Option<Error>,
+    },
+    /// No policy applies: deliver as if the domain had no MTA-STS.
+    NoPolicy {
+        /// Why, when there is more to say than "no record".
+        reason: Option<Error>,
+        /// Decided now, or remembered.
+        source: Source,
+    },
+    /// The lookup failed temporarily and nothing usable is cached: defer the message.
+    Tempfail {
+        /// What failed.
+        error: Error,
+        /// Decided now, or remembered.
+        source: Source,
+    },
+}
+
+/// Where a decision came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Looked up on the network for this request.
+    Fetched,
+    /// Answered from the cache.
+    Cache,
+}
+
+impl Source {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fetched => "fetched",
+            Self::Cache => "cache",
+        }
+    }
+}
+
+impl Decision {
+    /// The policy that applies, if any; `mode: none` included.
+    pub fn policy(&self) -> Option<&Policy> {
+        match &self.outcome {
+            Outcome::Policy { policy, .. } => Some(&policy.policy),
+            _ => None,
+        }
+    }
+
+    /// The policy to enforce or report on: an applied policy whose mode is not `none`.
+    pub fn active_policy(&self) -> Option<&Policy> {
+        self.policy().filter(|p| p.mode != Mode::None)
+    }
+
+    /// Whether `host` is an MX host the policy allows; `None` when no policy applies (mode `none`
+    /// included: such a policy allows nothing and forbids nothing).
+    pub fn mx_allowed(&self, host: &Domain) -> Option<bool> {
+        self.active_policy().map(|p| crate::mx::allowed(&p.mx, host))
+    }
+}
+
+impl Resolver {
+    /// Starts building a resolver with the default DNS, fetcher, store and clock for `config`.
+    pub fn builder(config: Config) -> ResolverBuilder {
+        ResolverBuilder { config, dns: None, fetcher: None, store: None, clock: None }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store, for the cache commands.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Decides which policy applies to `domain` now. Never fails: failures are outcomes.
+    pub fn lookup(&self, domain: &Domain) -> Decision {
+        if let Some(decision) = self.from_cache(domain, self.load(domain).as_deref()) {
+            return decision;
+        }
+        // One network lookup per domain at a time in this process: the others wait for it and
+        // then find its answer in the cache.
+        let flight = self.flights.lock().unwrap_or_else(|e| e.into_inner()).entry(domain.clone()).or_default().clone();
+        let decision = {
+            let _turn = flight.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = self.load(domain);
+            match self.from_cache(domain, entry.as_deref()) {
+                Some(decision) => decision,
+                None => {
+                    let (decision, entry) = self.refresh(domain, entry.as_deref().cloned().unwrap_or_default());
+                    self.save(domain, entry);
+                    decision
+                }
+            }
+        };
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        // The map and this function hold the only references: nobody else waits, so forget it.
+        if Arc::strong_count(&flight) == 2 {
+            flights.remove(domain);
+        }
+        decision
+    }
+
+    /// Answers from a recently checked entry, with no network traffic.
+    fn from_cache(&self, domain: &Domain, entry: Option<&Entry>) -> Option<Decision> {
+        let entry = entry?;
+        let now = self.clock.now();
+        let valid = entry.policy.as_ref().filter(|p| p.is_valid_at(now));
+        let outcome = match (valid, &entry.negative) {
+            (Some(policy), _) if now < entry.checked_at.saturating_add(self.config.cache.recheck_interval.as_secs()) => {
+                Outcome::Policy { policy: policy.clone(), source: Source::Cache, warning: None }
+            }
+            (None, Some(negative)) if now < negative.until => match negative.kind {
+                NegativeKind::NoPolicy => Outcome::NoPolicy { reason: negative.reason.clone(), source: Source::Cache },
+                NegativeKind::Tempfail => Outcome::Tempfail {
+                    error: negative.reason.clone().unwrap_or(Error::Record(RecordError::NotFound)),
+                    source: Source::Cache,
+                },
+            },
+            _ => return None,
+        };
+        Some(Decision { domain: domain.clone(), outcome })
+    }
+
+    /// Checks the TXT record and fetches the policy if needed; returns the decision and the
+    /// entry to store.
+    fn refresh(&self, domain: &Domain, mut entry: Entry) -> (Decision, Entry) {
+        let now = self.clock.now();
+        // "an expired policy is never applied": it only survives in the entry for inspection.
+        let valid = entry.policy.clone().filter(|p| p.is_valid_at(now));
+        entry.checked_at = now;
+        entry.negative = None;
+        let outcome = match record::discover(self.dns.as_ref(), domain) {
+            Ok(record) => match valid {
+                // "If the TXT record's id is unchanged [...] the sender does not need to refetch"
+                // (§3.1 note, §5.1): a valid cached policy with the same id stays.
+                Some(policy) if policy.record_id == record.id => {
+                    Outcome::Policy { policy, source: Source::Cache, warning: None }
+                }
+                _ => self.fetch(domain, &record.id, valid, &mut entry, now),
+            },
+            Err(e) => {
+                let temporary = matches!(e, RecordError::Dns(_));
+                let error = Error::Record(e);
+                entry.last_error = Some(error.clone());
+                match valid {
+                    // "If there is no TXT record but a valid cached policy, it continues to apply"
+                    // (§3.1); so it does through DNS failures (§5.1).
+                    Some(policy) => Outcome::Policy { policy, source: Source::Cache, warning: Some(error) },
+                    None if temporary => {
+                        // Remembered only briefly, whichever answer the configuration maps it to.
+                        let ttl = self.config.cache.tempfail_ttl;
+                        match self.config.decision.on_dns_failure {
+                            OnDnsFailure::Tempfail => {
+                                entry.negative = Some(negative(NegativeKind::Tempfail, ttl, &error, now));
+                                Outcome::Tempfail { error, source: Source::Fetched }
+                            }
+                            OnDnsFailure::NoPolicy => {
+                                entry.negative = Some(negative(NegativeKind::NoPolicy, ttl, &error, now));
+                                Outcome::NoPolicy { reason: Some(error), source: Source::Fetched }
+                            }
+                        }
+                    }
+                    None => {
+                        entry.negative =
+                            Some(negative(NegativeKind::NoPolicy, self.config.cache.negative_ttl, &error, now));
+                        let reason = (!matches!(error, Error::Record(RecordError::NotFound))).then_some(error);
+                        Outcome::NoPolicy { reason, source: Source::Fetched }
+                    }
+                }
+            }
+        };
+        (Decision { domain: domain.clone(), outcome }, entry)
+    }
+
+    /// Fetches and parses the policy announced by `record_id`.
+    fn fetch(
+        &self,
+        domain: &Domain,
+        record_id: &str,
+        valid: Option<Arc<CachedPolicy>>,
+        entry: &mut Entry,
+        now: u64,
+    ) -> Outcome {
+        let retry_after = self.config.cache.fetch_retry_interval.as_secs();
+        let result = match &entry.failed_fetch {
+            Some(failed) if failed.record_id == record_id && now < failed.at.saturating_add(retry_after) => {
+                Err(failed.error.clone())
+            }
+            _ => self
+                .fetcher
+                .fetch(domain)
+                .map_err(Error::Fetch)
+                .and_then(|body| Policy::parse(&body).map_err(Error::Policy)),
+        };
+        match result {
+            Ok(policy) => {
+                let expires_at = now.saturating_add(policy.max_age);
+                let cached = Arc::new(CachedPolicy { policy, record_id: record_id.to_owned(), fetched_at: now, expires_at });
+                entry.policy = Some(cached.clone());
+                entry.failed_fetch = None;
+                Outcome::Policy { policy: cached, source: Source::Fetched, warning: None }
+            }
+            Err(error) => {
+                if entry.failed_fetch.as_ref().is_none_or(|f| f.record_id != record_id || f.error != error) {
+                    entry.failed_fetch = Some(FailedFetch { record_id: record_id.to_owned(), at: now, error: error.clone() });
+                }
+                entry.last_error = Some(error.clone());
+                match valid {
+                    Some(policy) => Outcome::Policy { policy, source: Source::Cache, warning: Some(error) },
+                    // "If a valid TXT record is found but no policy can be fetched via HTTPS (for
+                    // any reason), and there is no valid (non-expired) previously cached policy,
+                    // senders MUST continue with delivery as though the Policy Domain has not
+                    // implemented MTA-STS" (§3.3).
+                    None => {
+                        let ttl = self.config.cache.fetch_retry_interval.min(self.config.cache.negative_ttl);
+                        entry.negative = Some(negative(NegativeKind::NoPolicy, ttl, &error, now));
+                        Outcome::NoPolicy { reason: Some(error), source: Source::Fetched }
+                    }
+                }
+            }
+        }
+    }
+
+    fn load(&self, domain: &Domain) -> Option<Arc<Entry>> {
+        self.store.get(domain).unwrap_or_else(|e| {
+            tracing::warn!(domain = %domain, error = %e, "cache read failed, looking up afresh");
+            None
+        })
+    }
+
+    fn save(&self, domain: &Domain, entry: Entry) {
+        if let Err(e) = self.store.put(domain, Arc::new(entry)) {
+            tracing::warn!(domain = %domain, error = %e, "cache write failed, answer not remembered");
+        }
+    }
+}
+
+/// A negative answer remembered for `ttl` from `now`.
+fn negative(kind: NegativeKind, ttl: Duration, error: &Error, now: u64) -> Negative {
+    Negative { kind, until: now.saturating_add(ttl.as_secs()), reason: Some(error.clone()) }
+}
+
+/// Builds a [`Resolver`], with parts replaced where tests or other backends need it.
+#[must_use]
+pub struct ResolverBuilder {
+    config: Config,
+    dns: Option<Arc<dyn Dns>>,
+    fetcher: Option<Arc<dyn Fetcher>>,
+    store: Option<Arc<dyn Store>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl ResolverBuilder {
+    /// Uses this DNS instead of hickory-resolver with the configured servers.
+    pub fn dns(mut self, dns: Arc<dyn Dns>) -> Self {
+        self.dns = Some(dns);
+        self
+    }
+
+    /// Uses this fetcher instead of HTTPS.
+    pub fn fetcher(mut self, fetcher: Arc<dyn Fetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Uses this store instead of an in-memory one.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses this clock instead of the system's.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Builds the resolver.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the DNS configuration or the trust store cannot be loaded.
+    pub fn build(self) -> Result<Resolver, Error> {
+        let dns = match self.dns {
+            Some(dns) => dns,
+            None => Arc::new(HickoryDns::new(&self.config.dns).map_err(|e| Error::Record(RecordError::Dns(e)))?),
+        };
+        let fetcher = match self.fetcher {
+            Some(f) => f,
+            None => Arc::new(HttpsFetcher::new(dns.clone(), &self.config.fetch)?),
+        };
+        Ok(Resolver {
+            dns,
+            fetcher,
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            flights: Mutex::new(HashMap::new()),
+            config: self.config,
+        })
+    }
+}
