@@ -15,6 +15,9 @@ use serde::{Deserialize, Deserializer};
 /// Where [`Config::load`] looks when given no path and no environment variable.
 pub const DEFAULT_PATH: &str = "/etc/mta-sts/mta-sts.toml";
 
+/// Where the cache lives when the configuration does not say.
+pub const DEFAULT_CACHE_PATH: &str = "/var/cache/mta-sts/cache.db";
+
 /// The environment variable naming a configuration file.
 pub const ENV_VAR: &str = "MTA_STS_CONFIG";
 
@@ -95,6 +98,13 @@ fn default_fetch_timeout() -> Duration {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CacheConfig {
+    /// The SQLite file shared by every process on the host (the daemon, the stdio helper, the
+    /// library inside Exim). Defaults to `/var/cache/mta-sts/cache.db`. Set it to an empty
+    /// string to keep the cache in memory only, which protects nothing across restarts.
+    pub path: PathBuf,
+    /// Permission bits of a newly created cache file. Defaults to `0o660`: readable and writable
+    /// by the owner and the group that all the MTA's users share, nobody else.
+    pub file_mode: u32,
     /// How long after the last TXT check a cached policy is used with no DNS query at all.
     /// Defaults to 60 s, postfix-mta-sts-resolver's `cache_grace`: a busy MTA then asks DNS at
     /// most once a minute per domain, and a new policy id is seen within a minute.
@@ -119,6 +129,8 @@ pub struct CacheConfig {
 impl Default for CacheConfig {
     fn default() -> Self {
         Self {
+            path: PathBuf::from(DEFAULT_CACHE_PATH),
+            file_mode: 0o660,
             recheck_interval: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(30 * 60),
             tempfail_ttl: Duration::from_secs(60),
