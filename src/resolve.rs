@@ -172,9 +172,11 @@ impl Resolver {
             }
             (None, Some(negative)) if now < negative.until => match negative.kind {
                 NegativeKind::NoPolicy => Outcome::NoPolicy { reason: negative.reason.clone(), source: Source::Cache },
-                NegativeKind::Tempfail => Outcome::Tempfail {
-                    error: negative.reason.clone().unwrap_or(Error::Record(RecordError::NotFound)),
-                    source: Source::Cache,
+                NegativeKind::Tempfail => match &negative.reason {
+                    Some(error) => Outcome::Tempfail { error: error.clone(), source: Source::Cache },
+                    // Only a store written by something else holds a reasonless temporary
+                    // failure; ask again rather than invent a reason.
+                    None => return None,
                 },
             },
             _ => return None,
@@ -212,19 +214,20 @@ impl Resolver {
                         let ttl = self.config.cache.tempfail_ttl;
                         match self.config.decision.on_dns_failure {
                             OnDnsFailure::Tempfail => {
-                                entry.negative = Some(negative(NegativeKind::Tempfail, ttl, &error, now));
+                                entry.negative = Some(negative(NegativeKind::Tempfail, ttl, Some(error.clone()), now));
                                 Outcome::Tempfail { error, source: Source::Fetched }
                             }
                             OnDnsFailure::NoPolicy => {
-                                entry.negative = Some(negative(NegativeKind::NoPolicy, ttl, &error, now));
+                                entry.negative = Some(negative(NegativeKind::NoPolicy, ttl, Some(error.clone()), now));
                                 Outcome::NoPolicy { reason: Some(error), source: Source::Fetched }
                             }
                         }
                     }
                     None => {
-                        entry.negative =
-                            Some(negative(NegativeKind::NoPolicy, self.config.cache.negative_ttl, &error, now));
+                        // Plain absence needs no reason; a broken record does.
                         let reason = (!matches!(error, Error::Record(RecordError::NotFound))).then_some(error);
+                        let ttl = self.config.cache.negative_ttl;
+                        entry.negative = Some(negative(NegativeKind::NoPolicy, ttl, reason.clone(), now));
                         Outcome::NoPolicy { reason, source: Source::Fetched }
                     }
                 }
@@ -274,7 +277,7 @@ impl Resolver {
                     // implemented MTA-STS" (§3.3).
                     None => {
                         let ttl = self.config.cache.fetch_retry_interval.min(self.config.cache.negative_ttl);
-                        entry.negative = Some(negative(NegativeKind::NoPolicy, ttl, &error, now));
+                        entry.negative = Some(negative(NegativeKind::NoPolicy, ttl, Some(error.clone()), now));
                         Outcome::NoPolicy { reason: Some(error), source: Source::Fetched }
                     }
                 }
@@ -297,8 +300,8 @@ impl Resolver {
 }
 
 /// A negative answer remembered for `ttl` from `now`.
-fn negative(kind: NegativeKind, ttl: Duration, error: &Error, now: u64) -> Negative {
-    Negative { kind, until: now.saturating_add(ttl.as_secs()), reason: Some(error.clone()) }
+fn negative(kind: NegativeKind, ttl: Duration, reason: Option<Error>, now: u64) -> Negative {
+    Negative { kind, until: now.saturating_add(ttl.as_secs()), reason }
 }
 
 /// Builds a [`Resolver`], with parts replaced where tests or other backends need it.
@@ -358,5 +361,321 @@ impl ResolverBuilder {
             flights: Mutex::new(HashMap::new()),
             config: self.config,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::{DnsError, FetchError};
+
+    const POLICY: &str = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
+
+    /// Answers set by the test, with counters.
+    #[derive(Default)]
+    struct FakeNet {
+        txt: Mutex<HashMap<String, Result<Vec<Vec<u8>>, DnsError>>>,
+        body: Mutex<HashMap<String, Result<Vec<u8>, FetchError>>>,
+        txt_queries: AtomicUsize,
+        fetches: AtomicUsize,
+        fetch_delay: Mutex<Duration>,
+    }
+
+    impl FakeNet {
+        fn record(&self, domain: &str, id: &str) {
+            let txt = format!("v=STSv1; id={id}").into_bytes();
+            self.txt.lock().unwrap().insert(format!("_mta-sts.{domain}."), Ok(vec![txt]));
+        }
+        fn no_record(&self, domain: &str) {
+            self.txt.lock().unwrap().insert(format!("_mta-sts.{domain}."), Ok(vec![]));
+        }
+        fn dns_fails(&self, domain: &str) {
+            let e = DnsError::ServerFailure { name: domain.into(), rcode: "SERVFAIL".into() };
+            self.txt.lock().unwrap().insert(format!("_mta-sts.{domain}."), Err(e));
+        }
+        fn serve(&self, domain: &str, body: Result<&str, FetchError>) {
+            self.body.lock().unwrap().insert(domain.into(), body.map(|b| b.as_bytes().to_vec()));
+        }
+        fn counts(&self) -> (usize, usize) {
+            (self.txt_queries.load(Ordering::SeqCst), self.fetches.load(Ordering::SeqCst))
+        }
+    }
+
+    impl Dns for FakeNet {
+        fn txt(&self, name: &str) -> Result<Vec<Vec<u8>>, DnsError> {
+            self.txt_queries.fetch_add(1, Ordering::SeqCst);
+            self.txt.lock().unwrap().get(name).cloned().unwrap_or(Ok(vec![]))
+        }
+        fn addresses(&self, _host: &str) -> Result<Vec<std::net::IpAddr>, DnsError> {
+            unreachable!("the fake fetcher resolves nothing")
+        }
+    }
+
+    impl Fetcher for FakeNet {
+        fn fetch(&self, domain: &Domain) -> Result<Vec<u8>, FetchError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(*self.fetch_delay.lock().unwrap());
+            self.body.lock().unwrap().get(domain.as_str()).cloned().unwrap_or(Err(FetchError::Status { status: 404 }))
+        }
+    }
+
+    struct FakeClock(AtomicU64);
+
+    impl FakeClock {
+        fn advance(&self, secs: u64) {
+            self.0.fetch_add(secs, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn now(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn setup(config: Config) -> (Resolver, Arc<FakeNet>, Arc<FakeClock>) {
+        let net = Arc::new(FakeNet::default());
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_700_000_000)));
+        let resolver = Resolver::builder(config)
+            .dns(net.clone())
+            .fetcher(net.clone())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        (resolver, net, clock)
+    }
+
+    fn example() -> Domain {
+        Domain::parse("example.com").unwrap()
+    }
+
+    fn applied(d: &Decision) -> Option<(String, Source, bool)> {
+        match &d.outcome {
+            Outcome::Policy { policy, source, warning } => Some((policy.record_id.clone(), *source, warning.is_some())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn first_lookup_fetches_then_cache_answers_without_network() {
+        let (r, net, clock) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Fetched, false)));
+        clock.advance(59);
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Cache, false)));
+        assert_eq!(net.counts(), (1, 1), "no DNS and no HTTPS within the re-check interval");
+    }
+
+    #[test]
+    fn unchanged_id_after_recheck_interval_is_not_refetched() {
+        let (r, net, clock) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        r.lookup(&example());
+        clock.advance(61);
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Cache, false)));
+        assert_eq!(net.counts(), (2, 1));
+    }
+
+    #[test]
+    fn changed_id_is_refetched() {
+        let (r, net, clock) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        r.lookup(&example());
+        clock.advance(61);
+        net.record("example.com", "2");
+        net.serve("example.com", Ok(&POLICY.replace("enforce", "testing")));
+        let d = r.lookup(&example());
+        assert_eq!(applied(&d), Some(("2".into(), Source::Fetched, false)));
+        assert_eq!(d.policy().unwrap().mode, Mode::Testing);
+        assert_eq!(net.counts(), (2, 2));
+    }
+
+    #[test]
+    fn failures_never_erase_a_valid_cached_policy() {
+        let (r, net, clock) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        r.lookup(&example());
+
+        // TXT record gone.
+        clock.advance(61);
+        net.no_record("example.com");
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Cache, true)));
+        // DNS failure.
+        clock.advance(61);
+        net.dns_fails("example.com");
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Cache, true)));
+        // New id but the fetch fails.
+        clock.advance(61);
+        net.record("example.com", "2");
+        net.serve("example.com", Err(FetchError::CertificateExpired));
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Cache, true)));
+        // New id, invalid policy.
+        clock.advance(400);
+        net.serve("example.com", Ok("version: STSv1\nmode: enforce\n"));
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Cache, true)));
+    }
+
+    #[test]
+    fn expired_policy_is_never_applied() {
+        let (r, net, clock) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        r.lookup(&example());
+        clock.advance(86400);
+        // Same id: refetched rather than revived.
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Fetched, false)));
+        assert_eq!(net.counts(), (2, 2));
+        clock.advance(86400);
+        net.serve("example.com", Err(FetchError::Status { status: 500 }));
+        let d = r.lookup(&example());
+        assert!(matches!(d.outcome, Outcome::NoPolicy { reason: Some(Error::Fetch(_)), .. }), "{d:?}");
+        clock.advance(1);
+        net.dns_fails("example.com");
+        assert!(matches!(r.lookup(&example()).outcome, Outcome::NoPolicy { .. }), "remembered for the retry interval");
+        clock.advance(300);
+        assert!(matches!(r.lookup(&example()).outcome, Outcome::Tempfail { .. }));
+    }
+
+    #[test]
+    fn no_cache_and_fetch_failure_is_no_policy_with_backoff_per_id() {
+        let (r, net, clock) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Err(FetchError::Status { status: 404 }));
+        let d = r.lookup(&example());
+        assert!(matches!(&d.outcome, Outcome::NoPolicy { reason: Some(Error::Fetch(FetchError::Status { status: 404 })), source: Source::Fetched }), "{d:?}");
+        // Within five minutes: the failure is remembered, no new fetch.
+        clock.advance(120);
+        assert!(matches!(r.lookup(&example()).outcome, Outcome::NoPolicy { source: Source::Cache, .. }));
+        assert_eq!(net.counts(), (1, 1));
+        // After it: fetched again.
+        clock.advance(200);
+        net.serve("example.com", Ok(POLICY));
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Fetched, false)));
+        assert_eq!(net.counts(), (2, 2));
+    }
+
+    #[test]
+    fn new_id_is_fetched_despite_a_recent_failure_of_the_old_one() {
+        let (r, net, clock) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Err(FetchError::Status { status: 404 }));
+        r.lookup(&example());
+        clock.advance(301);
+        net.record("example.com", "2");
+        net.serve("example.com", Ok(POLICY));
+        assert_eq!(applied(&r.lookup(&example())), Some(("2".into(), Source::Fetched, false)));
+    }
+
+    #[test]
+    fn retry_interval_skips_fetch_of_a_failed_id_until_it_passes() {
+        let mut config = Config::default();
+        // Make the negative answer expire before the retry interval, so the TXT record is
+        // checked again while the failed id is still held back.
+        config.cache.negative_ttl = Duration::from_secs(10);
+        let (r, net, clock) = setup(config);
+        net.record("example.com", "1");
+        r.lookup(&example());
+        clock.advance(11);
+        assert!(matches!(r.lookup(&example()).outcome, Outcome::NoPolicy { .. }));
+        assert_eq!(net.counts(), (2, 1), "TXT checked again, fetch held back");
+    }
+
+    #[test]
+    fn dns_failure_without_cache_is_tempfail_or_no_policy_by_config() {
+        let (r, net, clock) = setup(Config::default());
+        net.dns_fails("example.com");
+        assert!(matches!(r.lookup(&example()).outcome, Outcome::Tempfail { source: Source::Fetched, .. }));
+        assert!(matches!(r.lookup(&example()).outcome, Outcome::Tempfail { source: Source::Cache, .. }));
+        assert_eq!(net.counts(), (1, 0), "temporary failure remembered briefly");
+        clock.advance(61);
+        r.lookup(&example());
+        assert_eq!(net.counts(), (2, 0), "and only briefly");
+
+        let mut config = Config::default();
+        config.decision.on_dns_failure = OnDnsFailure::NoPolicy;
+        let (r, net, _) = setup(config);
+        net.dns_fails("example.com");
+        assert!(matches!(r.lookup(&example()).outcome, Outcome::NoPolicy { reason: Some(Error::Record(RecordError::Dns(_))), .. }));
+    }
+
+    #[test]
+    fn no_record_is_remembered_for_the_negative_ttl() {
+        let (r, net, clock) = setup(Config::default());
+        net.no_record("example.com");
+        assert_eq!(r.lookup(&example()).outcome, Outcome::NoPolicy { reason: None, source: Source::Fetched });
+        clock.advance(1799);
+        assert_eq!(r.lookup(&example()).outcome, Outcome::NoPolicy { reason: None, source: Source::Cache });
+        assert_eq!(net.counts(), (1, 0));
+        clock.advance(1);
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Fetched, false)));
+    }
+
+    #[test]
+    fn invalid_records_are_no_policy_with_a_reason() {
+        let (r, net, _) = setup(Config::default());
+        net.txt.lock().unwrap().insert("_mta-sts.example.com.".into(), Ok(vec![b"v=STSv1; id=a".to_vec(), b"v=STSv1; id=b".to_vec()]));
+        let d = r.lookup(&example());
+        assert!(matches!(d.outcome, Outcome::NoPolicy { reason: Some(Error::Record(RecordError::Multiple { count: 2 })), .. }), "{d:?}");
+        assert_eq!(net.counts(), (1, 0));
+    }
+
+    #[test]
+    fn mode_none_is_a_policy_that_enforces_nothing() {
+        let (r, net, _) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok("version: STSv1\nmode: none\nmax_age: 86400\n"));
+        let d = r.lookup(&example());
+        assert_eq!(d.policy().map(|p| p.mode), Some(Mode::None));
+        assert!(d.active_policy().is_none());
+        assert_eq!(d.mx_allowed(&Domain::parse("anything.example").unwrap()), None);
+    }
+
+    #[test]
+    fn mx_allowed_follows_the_policy() {
+        let (r, net, _) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        let d = r.lookup(&example());
+        assert_eq!(d.mx_allowed(&Domain::parse("MX.example.com.").unwrap()), Some(true));
+        assert_eq!(d.mx_allowed(&Domain::parse("evil.example.net").unwrap()), Some(false));
+    }
+
+    #[test]
+    fn max_age_zero_applies_once_and_is_never_cached() {
+        let (r, net, _) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(&POLICY.replace("86400", "0")));
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Fetched, false)));
+        assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Fetched, false)));
+        assert_eq!(net.counts(), (2, 2));
+    }
+
+    #[test]
+    fn concurrent_lookups_of_a_cold_domain_fetch_once() {
+        let (r, net, _) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        *net.fetch_delay.lock().unwrap() = Duration::from_millis(200);
+        let r = Arc::new(r);
+        let threads: Vec<_> = (0..100)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || applied(&r.lookup(&example())).map(|a| a.0))
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), Some("1".into()));
+        }
+        assert_eq!(net.counts(), (1, 1));
+        assert!(r.flights.lock().unwrap().is_empty(), "no flight left behind");
     }
 }
