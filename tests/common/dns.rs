@@ -632,7 +632,12 @@ fn handle_packet(packet: &[u8], state: &State, tcp: bool) -> Option<Vec<u8>> {
     };
     if bytes.len() > limit {
         if tcp {
-            return None; // cannot be framed; the client sees a timeout/close
+            // Cannot be framed in 64 KiB: SERVFAIL instead.
+            let mut err = resp.truncate();
+            err.metadata.truncation = false;
+            err.metadata.authoritative = false;
+            err.metadata.response_code = ResponseCode::ServFail;
+            return err.to_vec().ok();
         }
         let mut tc = resp.truncate();
         tc.answers.clear();
