@@ -34,6 +34,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Choices the RFC leaves to the sender.
     pub decision: DecisionConfig,
+    /// How answers are written for the MTAs.
+    pub output: OutputConfig,
 }
 
 /// DNS lookups (the `[dns]` section).
@@ -147,6 +149,37 @@ pub struct DecisionConfig {
     /// What a temporary DNS failure on the TXT lookup means when nothing is cached.
     /// Defaults to [`OnDnsFailure::Tempfail`].
     pub on_dns_failure: OnDnsFailure,
+}
+
+/// How answers are written for the MTAs (the `[output]` section). These knobs change the
+/// rendering of a decision, never the decision itself.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OutputConfig {
+    /// Whether the Postfix and Sendmail dialects answer a `mode: testing` policy with `secure`
+    /// like an enforced one. Defaults to false: a testing policy is answered as no policy, as
+    /// postfix-mta-sts-resolver does by default (its `strict_testing`): under a testing policy
+    /// senders "merely send a report" of failures (RFC 8461 §5), Postfix and Sendmail have no
+    /// report-only level, and `secure` would defer the mail instead. The Exim, JSON and text
+    /// dialects always say `testing`.
+    pub strict_testing: bool,
+    /// Whether the Postfix dialect appends ` servername=hostname`, so that Postfix sends the MX
+    /// host name as SNI. Defaults to true, as in postfix-mta-sts-resolver (`require_sni`): MX
+    /// hosts that serve several names choose their certificate by SNI. Turn it off only for
+    /// Postfix older than 3.4, which refuses the attribute and defers the mail. Sendmail always
+    /// gets it: `FEATURE(sts)` was written for this reply.
+    pub require_sni: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self { strict_testing: false, require_sni: default_require_sni() }
+    }
+}
+
+fn default_require_sni() -> bool {
+    true
 }
 
 /// The answer when the `_mta-sts` lookup fails temporarily and no policy is cached.
@@ -267,6 +300,18 @@ mod tests {
         assert_eq!(c.cache.recheck_interval, Duration::from_secs(60));
         assert_eq!(c.cache.negative_ttl, Duration::from_secs(1800));
         assert_eq!(c.decision.on_dns_failure, OnDnsFailure::Tempfail);
+        assert!(!c.output.strict_testing);
+        assert!(c.output.require_sni);
+    }
+
+    #[test]
+    fn output_section_sets_each_knob_alone() {
+        let c = Config::from_toml("[output]\nstrict_testing = true\n").unwrap();
+        assert_eq!(c.output, OutputConfig { strict_testing: true, require_sni: true });
+        let c = Config::from_toml("[output]\nrequire_sni = false\n").unwrap();
+        assert_eq!(c.output, OutputConfig { strict_testing: false, require_sni: false });
+        assert!(Config::from_toml("[output]\nstrict = true\n").is_err());
+        assert!(Config::from_toml("[output]\nrequire_sni = \"yes\"\n").is_err());
     }
 
     #[test]

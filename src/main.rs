@@ -18,6 +18,8 @@ struct Args {
 enum Command {
     /// Look up domains once and print one line each.
     Query(cli::query::QueryArgs),
+    /// Answer one request per line of standard input, one line each, until end of input.
+    Stdio(cli::stdio::StdioArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     };
     match args.command {
         Command::Query(a) => cli::query::run(a),
+        Command::Stdio(a) => cli::stdio::run(a),
     }
 }
 

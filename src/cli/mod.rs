@@ -2,12 +2,46 @@
 //! lookups and answers into output and an exit code; none holds MTA-STS logic.
 
 pub mod query;
+pub mod stdio;
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use mta_sts::render::{Answer, Status};
+use clap::ValueEnum;
+use mta_sts::config::OutputConfig;
+use mta_sts::render::{self, Answer, Status};
 use mta_sts::{Config, Resolver};
+
+/// Output dialects, shared by `query` and `stdio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A short line for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// `key=value` pairs for Exim's `${extract}`.
+    Exim,
+    /// `secure match=... servername=hostname` for Postfix `smtp_tls_policy_maps`; nothing when
+    /// no policy is to be enforced.
+    Postfix,
+    /// `secure match=... servername=hostname` for Sendmail `FEATURE(sts)`; nothing when no
+    /// policy is to be enforced.
+    Sendmail,
+}
+
+impl Format {
+    /// Renders one answer in this dialect, without a newline. Empty means "nothing to enforce"
+    /// in the Postfix and Sendmail dialects.
+    pub fn render(self, answer: &Answer, output: &OutputConfig) -> String {
+        match self {
+            Self::Text => render::text::render(answer),
+            Self::Json => render::json::render(answer),
+            Self::Exim => render::exim::render(answer),
+            Self::Postfix => render::postfix::render(answer, output),
+            Self::Sendmail => render::sendmail::render(answer, output),
+        }
+    }
+}
 
 /// Exit codes, with their sysexits(3) names where they have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
