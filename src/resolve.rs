@@ -14,6 +14,7 @@
 //! [§10.2]: https://www.rfc-editor.org/rfc/rfc8461#section-10.2
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use crate::error::{Error, RecordError};
 use crate::fetch::{Fetcher, HttpsFetcher};
 use crate::policy::{Mode, Policy};
 use crate::record;
-use crate::store::{CachedPolicy, Entry, FailedFetch, MemoryStore, Negative, NegativeKind, Store};
+use crate::store::{CachedPolicy, Entry, FailedFetch, MemoryStore, Negative, NegativeKind, Store, StoreError};
 
 /// Answers "which MTA-STS policy applies to this domain now?". Cheap to share between threads.
 pub struct Resolver {
@@ -74,6 +75,18 @@ pub enum Outcome {
         /// Decided now, or remembered.
         source: Source,
     },
+}
+
+/// What [`Resolver::refresh_due`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// Domains whose policy was fetched again.
+    pub renewed: Vec<Domain>,
+    /// Domains whose renewal failed; their cached policy still applies until it expires.
+    pub failed: Vec<Domain>,
+    /// Entries removed because nothing in them applies any more.
+    pub forgotten: Vec<Domain>,
 }
 
 /// Where a decision came from.
@@ -138,20 +151,78 @@ impl Resolver {
         if let Some(decision) = self.from_cache(domain, self.load(domain).as_deref()) {
             return decision;
         }
-        // One network lookup per domain at a time in this process: the others wait for it and
-        // then find its answer in the cache.
+        self.in_flight(domain, |entry| match self.from_cache(domain, entry) {
+            // Another thread finished this very lookup while we waited for our turn.
+            Some(decision) => (decision, None),
+            None => {
+                let (decision, entry) = self.refresh(domain, entry.cloned().unwrap_or_default(), false);
+                (decision, Some(entry))
+            }
+        })
+    }
+
+    /// Checks the TXT record and fetches the policy now, even when the cached policy is fresh and
+    /// its id unchanged, so that it is renewed before it expires ([RFC 8461 §10.2]). A failure
+    /// keeps the cached policy, as in [`Resolver::lookup`].
+    ///
+    /// [RFC 8461 §10.2]: https://www.rfc-editor.org/rfc/rfc8461#section-10.2
+    pub fn renew(&self, domain: &Domain) -> Decision {
+        self.in_flight(domain, |entry| {
+            let (decision, entry) = self.refresh(domain, entry.cloned().unwrap_or_default(), true);
+            (decision, Some(entry))
+        })
+    }
+
+    /// Renews every cached policy that is past a random point between half and three quarters
+    /// of its max_age, and forgets entries that hold neither a valid policy nor a live negative
+    /// answer. Meant to run periodically (a timer, or the daemon); random renewal times keep an
+    /// observer from predicting when a policy host will be asked ([RFC 8461 §10.2]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be listed.
+    ///
+    /// [RFC 8461 §10.2]: https://www.rfc-editor.org/rfc/rfc8461#section-10.2
+    pub fn refresh_due(&self) -> Result<Refreshed, StoreError> {
+        let now = self.clock.now();
+        // A fresh RandomState is randomly keyed: unpredictable, and different on every run.
+        let random = RandomState::new();
+        let mut done = Refreshed::default();
+        for (domain, entry) in self.store.list()? {
+            match entry.policy.as_ref().filter(|p| p.is_valid_at(now)) {
+                Some(p) => {
+                    let max_age = p.policy.max_age;
+                    let jitter = random.hash_one((&domain, p.fetched_at)) % (max_age / 4).max(1);
+                    if now >= p.fetched_at.saturating_add(max_age / 2 + jitter) {
+                        match self.renew(&domain).outcome {
+                            Outcome::Policy { source: Source::Fetched, .. } => done.renewed.push(domain),
+                            _ => done.failed.push(domain),
+                        }
+                    }
+                }
+                None if entry.negative.as_ref().is_none_or(|n| n.until <= now) => {
+                    if self.store.remove(&domain)? {
+                        done.forgotten.push(domain);
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(done)
+    }
+
+    /// Runs `work` as the only network lookup of `domain` in this process: other threads wait for
+    /// it, then find its answer in the cache. `work` gets the entry as it is once its turn comes
+    /// and returns the decision and, if it changed, the entry to store.
+    fn in_flight(&self, domain: &Domain, work: impl FnOnce(Option<&Entry>) -> (Decision, Option<Entry>)) -> Decision {
         let flight = self.flights.lock().unwrap_or_else(|e| e.into_inner()).entry(domain.clone()).or_default().clone();
         let decision = {
             let _turn = flight.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = self.load(domain);
-            match self.from_cache(domain, entry.as_deref()) {
-                Some(decision) => decision,
-                None => {
-                    let (decision, entry) = self.refresh(domain, entry.as_deref().cloned().unwrap_or_default());
-                    self.save(domain, entry);
-                    decision
-                }
+            let (decision, entry) = work(self.load(domain).as_deref());
+            if let Some(entry) = entry {
+                self.save(domain, entry);
             }
+            decision
         };
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         // The map and this function hold the only references: nobody else waits, so forget it.
@@ -184,9 +255,9 @@ impl Resolver {
         Some(Decision { domain: domain.clone(), outcome })
     }
 
-    /// Checks the TXT record and fetches the policy if needed; returns the decision and the
-    /// entry to store.
-    fn refresh(&self, domain: &Domain, mut entry: Entry) -> (Decision, Entry) {
+    /// Checks the TXT record and fetches the policy if needed (always, with `renew`); returns the
+    /// decision and the entry to store.
+    fn refresh(&self, domain: &Domain, mut entry: Entry, renew: bool) -> (Decision, Entry) {
         let now = self.clock.now();
         // "an expired policy is never applied": it only survives in the entry for inspection.
         let valid = entry.policy.clone().filter(|p| p.is_valid_at(now));
@@ -196,7 +267,7 @@ impl Resolver {
             Ok(record) => match valid {
                 // "If the TXT record's id is unchanged [...] the sender does not need to refetch"
                 // (§3.1 note, §5.1): a valid cached policy with the same id stays.
-                Some(policy) if policy.record_id == record.id => {
+                Some(policy) if policy.record_id == record.id && !renew => {
                     Outcome::Policy { policy, source: Source::Cache, warning: None }
                 }
                 _ => self.fetch(domain, &record.id, valid, &mut entry, now),
@@ -657,6 +728,36 @@ mod tests {
         assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Fetched, false)));
         assert_eq!(applied(&r.lookup(&example())), Some(("1".into(), Source::Fetched, false)));
         assert_eq!(net.counts(), (2, 2));
+    }
+
+    #[test]
+    fn refresh_renews_policies_past_half_their_life_and_forgets_dead_entries() {
+        let (r, net, clock) = setup(Config::default());
+        net.record("example.com", "1");
+        net.serve("example.com", Ok(POLICY));
+        net.no_record("gone.example");
+        r.lookup(&example());
+        r.lookup(&Domain::parse("gone.example").unwrap());
+        // Inside the negative TTL and before half the max_age: nothing to do.
+        clock.advance(1799);
+        assert_eq!(r.refresh_due().unwrap(), Refreshed::default());
+        // Negative answer expired: forgotten. Policy not yet due.
+        clock.advance(86400 / 2 - 1800);
+        let done = r.refresh_due().unwrap();
+        assert_eq!((done.renewed, done.forgotten), (vec![], vec![Domain::parse("gone.example").unwrap()]));
+        // Past three quarters: renewed whatever the jitter, with the id unchanged.
+        clock.advance(86400 / 4 + 1);
+        let done = r.refresh_due().unwrap();
+        assert_eq!(done.renewed, vec![example()]);
+        assert_eq!(net.counts().1, 2);
+        // The renewed policy now lives a full max_age from now.
+        clock.advance(86400 - 1);
+        assert!(r.lookup(&example()).active_policy().is_some());
+        // A renewal that fails keeps the policy.
+        net.serve("example.com", Err(FetchError::Status { status: 500 }));
+        let done = r.refresh_due().unwrap();
+        assert_eq!(done.failed, vec![example()]);
+        assert!(r.lookup(&example()).active_policy().is_some());
     }
 
     #[test]
