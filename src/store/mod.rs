@@ -7,7 +7,9 @@
 //!
 //! [RFC 8461 §5.1]: https://www.rfc-editor.org/rfc/rfc8461#section-5.1
 
+mod layered;
 mod memory;
+mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,7 +20,9 @@ use crate::domain::Domain;
 use crate::error::Error;
 use crate::policy::Policy;
 
+pub use layered::LayeredStore;
 pub use memory::MemoryStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Storage for cache entries, keyed by policy domain. Implementations must be usable from many
 /// threads at once.
