@@ -29,7 +29,9 @@ impl Fetcher for Once {
 }
 
 fn cached_lookup(c: &mut Criterion) {
-    let resolver = Resolver::builder(Config::default()).dns(Arc::new(Once)).fetcher(Arc::new(Once)).build().unwrap();
+    let mut config = Config::default();
+    config.cache.path = Default::default();
+    let resolver = Resolver::builder(config).dns(Arc::new(Once)).fetcher(Arc::new(Once)).build().unwrap();
     let domain = Domain::parse("example.com").unwrap();
     assert!(resolver.lookup(&domain).active_policy().is_some());
     c.bench_function("cached lookup (validated domain)", |b| b.iter(|| resolver.lookup(std::hint::black_box(&domain))));

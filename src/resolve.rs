@@ -28,7 +28,7 @@ use crate::error::{Error, RecordError};
 use crate::fetch::{Fetcher, HttpsFetcher};
 use crate::policy::{Mode, Policy};
 use crate::record;
-use crate::store::{CachedPolicy, Entry, FailedFetch, MemoryStore, Negative, NegativeKind, Store, StoreError};
+use crate::store::{CachedPolicy, Entry, FailedFetch, Negative, NegativeKind, Store, StoreError};
 
 /// Answers "which MTA-STS policy applies to this domain now?". Cheap to share between threads.
 pub struct Resolver {
@@ -398,7 +398,7 @@ impl ResolverBuilder {
         self
     }
 
-    /// Uses this store instead of an in-memory one.
+    /// Uses this store instead of the one `cache.path` names.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -427,7 +427,7 @@ impl ResolverBuilder {
         Ok(Resolver {
             dns,
             fetcher,
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            store: self.store.unwrap_or_else(|| crate::store::open(&self.config.cache, false)),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             flights: Mutex::new(HashMap::new()),
             config: self.config,
@@ -511,6 +511,7 @@ mod tests {
         let net = Arc::new(FakeNet::default());
         let clock = Arc::new(FakeClock(AtomicU64::new(1_700_000_000)));
         let resolver = Resolver::builder(config)
+            .store(Arc::new(crate::store::MemoryStore::new()))
             .dns(net.clone())
             .fetcher(net.clone())
             .clock(clock.clone())

@@ -46,6 +46,7 @@ impl Net {
         c.fetch.ca_file = Some(self.ca.ca_file().to_owned());
         c.fetch.allow_private_addresses = true;
         c.fetch.test_policy_port = Some(self.https.port());
+        c.cache.path = Default::default();
         c
     }
 

@@ -4,10 +4,10 @@
 pub mod query;
 pub mod stdio;
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 use mta_sts::config::OutputConfig;
 use mta_sts::render::{self, Answer, Status};
 use mta_sts::{Config, Resolver};
@@ -91,15 +91,36 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Loads the configuration and builds the resolver every subcommand shares, or reports why not
-/// on stderr.
-pub fn resolver(config_path: Option<&Path>) -> Result<Resolver, Exit> {
-    let config = Config::load(config_path).map_err(|e| {
-        eprintln!("mta-sts: {e}");
-        Exit::Config
-    })?;
-    Resolver::builder(config).build().map_err(|e| {
-        eprintln!("mta-sts: {e}");
-        Exit::Config
-    })
+/// The options every subcommand that looks things up shares.
+#[derive(Debug, Args)]
+pub struct Setup {
+    /// Configuration file (default: $MTA_STS_CONFIG, then /etc/mta-sts/mta-sts.toml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Cache file, overriding the configuration's `cache.path` ("" for memory only).
+    #[arg(long, value_name = "PATH")]
+    pub cache: Option<PathBuf>,
+}
+
+impl Setup {
+    /// Loads the configuration with the command-line overrides applied, or reports why not on
+    /// stderr.
+    pub fn config(&self) -> Result<Config, Exit> {
+        let mut config = Config::load(self.config.as_deref()).map_err(|e| {
+            eprintln!("mta-sts: {e}");
+            Exit::Config
+        })?;
+        if let Some(path) = &self.cache {
+            config.cache.path.clone_from(path);
+        }
+        Ok(config)
+    }
+
+    /// Builds the resolver from [`Setup::config`], or reports why not on stderr.
+    pub fn resolver(&self) -> Result<Resolver, Exit> {
+        Resolver::builder(self.config()?).build().map_err(|e| {
+            eprintln!("mta-sts: {e}");
+            Exit::Config
+        })
+    }
 }

@@ -1,7 +1,6 @@
 //! `mta-sts query`: look up domains once and print one line each.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -28,9 +27,8 @@ pub struct QueryArgs {
     /// Also say whether this MX host is allowed by the policy.
     #[arg(long, value_name = "HOST")]
     mx: Option<String>,
-    /// Configuration file (default: $MTA_STS_CONFIG, then /etc/mta-sts/mta-sts.toml if present).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    setup: super::Setup,
     /// Domains to look up.
     #[arg(required = true, value_name = "DOMAIN")]
     domains: Vec<String>,
@@ -38,7 +36,7 @@ pub struct QueryArgs {
 
 /// Runs the subcommand.
 pub fn run(args: QueryArgs) -> ExitCode {
-    let resolver = match super::resolver(args.config.as_deref()) {
+    let resolver = match args.setup.resolver() {
         Ok(r) => r,
         Err(exit) => return exit.into(),
     };

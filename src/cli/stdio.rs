@@ -15,7 +15,6 @@
 //! afterwards.
 
 use std::io::{self, BufRead, ErrorKind, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -39,14 +38,13 @@ pub struct StdioArgs {
     /// Output dialect.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Configuration file (default: $MTA_STS_CONFIG, then /etc/mta-sts/mta-sts.toml if present).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    setup: super::Setup,
 }
 
 /// Runs the subcommand.
 pub fn run(args: StdioArgs) -> ExitCode {
-    let resolver = match super::resolver(args.config.as_deref()) {
+    let resolver = match args.setup.resolver() {
         Ok(r) => r,
         Err(exit) => return exit.into(),
     };

@@ -12,10 +12,12 @@ mod memory;
 mod sqlite;
 
 use std::fmt;
+use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::CacheConfig;
 use crate::domain::Domain;
 use crate::error::Error;
 use crate::policy::Policy;
@@ -23,6 +25,36 @@ use crate::policy::Policy;
 pub use layered::LayeredStore;
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// Opens the store the configuration names: the SQLite file at `cache.path` behind an in-process
+/// memory layer, or memory only when the path is empty. A file that cannot be opened is logged
+/// and the cache falls back to memory, so lookups keep working, unprotected across restarts.
+/// `verify` runs SQLite's `quick_check` on open (a full read of the file): worth it for the daemon
+/// and `mta-sts refresh`, too slow for a process that opens the cache for each message.
+///
+/// The memory layer answers without reading the file for `cache.recheck_interval`, the time
+/// during which the resolver would not look at anything newer anyway.
+pub fn open(cache: &CacheConfig, verify: bool) -> Arc<dyn Store> {
+    if cache.path.as_os_str().is_empty() {
+        return Arc::new(MemoryStore::new());
+    }
+    if let Some(dir) = cache.path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        // Group-writable so that every MTA user in the group can create the file.
+        if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o770).create(dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "cannot create the cache directory");
+        }
+    }
+    let mut options = SqliteOptions::default();
+    options.mode = cache.file_mode;
+    options.quick_check = verify;
+    match SqliteStore::open_with(&cache.path, &options) {
+        Ok(sqlite) => Arc::new(LayeredStore::new(Arc::new(sqlite), cache.recheck_interval)),
+        Err(e) => {
+            tracing::warn!(path = %cache.path.display(), error = %e, "cache file unusable, caching in memory only");
+            Arc::new(MemoryStore::new())
+        }
+    }
+}
 
 /// Storage for cache entries, keyed by policy domain. Implementations must be usable from many
 /// threads at once.
