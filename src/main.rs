@@ -20,6 +20,10 @@ enum Command {
     Query(cli::query::QueryArgs),
     /// Answer one request per line of standard input, one line each, until end of input.
     Stdio(cli::stdio::StdioArgs),
+    /// Renew cached policies before they expire (run from a timer).
+    Refresh(cli::refresh::RefreshArgs),
+    /// Inspect or purge the policy cache.
+    Cache(cli::cache::CacheArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
     match args.command {
         Command::Query(a) => cli::query::run(a),
         Command::Stdio(a) => cli::stdio::run(a),
+        Command::Refresh(a) => cli::refresh::run(a),
+        Command::Cache(a) => cli::cache::run(a),
     }
 }
 

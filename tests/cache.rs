@@ -12,19 +12,6 @@ use common::pki::{TempDir, TestCa};
 
 const POLICY: &str = "version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 86400\n";
 
-fn query(config: &std::path::Path, cache: &std::path::Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mta-sts"))
-        .args(["query", "--json", "--config"])
-        .arg(config)
-        .arg("--cache")
-        .arg(cache)
-        .arg("example.com")
-        .output()
-        .unwrap();
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
-}
-
 #[test]
 fn a_new_process_answers_from_the_cache_file_with_the_network_gone() {
     let dir = TempDir::new("mta-sts-cache");
@@ -47,7 +34,7 @@ fn a_new_process_answers_from_the_cache_file_with_the_network_gone() {
     .unwrap();
     let cache = dir.join("sub/dir/cache.db");
 
-    let (code, line) = query(&config, &cache);
+    let (code, line) = mta_sts(&config, &cache, &["query", "--json", "example.com"]);
     assert_eq!(code, 0, "{line}");
     assert!(line.contains(r#""source":"fetched""#), "{line}");
     let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
@@ -55,8 +42,37 @@ fn a_new_process_answers_from_the_cache_file_with_the_network_gone() {
 
     drop(https);
     drop(dns);
-    let (code, line) = query(&config, &cache);
+    let (code, line) = mta_sts(&config, &cache, &["query", "--json", "example.com"]);
     assert_eq!(code, 0, "{line}");
     assert!(line.contains(r#""status":"policy","mode":"enforce""#), "{line}");
     assert!(line.contains(r#""source":"cache""#), "{line}");
+
+    // The cache commands see the same file.
+    let (code, out) = mta_sts(&config, &cache, &["cache", "list"]);
+    assert_eq!((code, out.starts_with("example.com enforce id=1 expires_at=")), (0, true), "{out}");
+    let (code, out) = mta_sts(&config, &cache, &["cache", "show", "Example.COM."]);
+    assert_eq!(code, 0);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["policy"]["text"], POLICY);
+    // Nothing is due for renewal a moment after the fetch.
+    assert_eq!(mta_sts(&config, &cache, &["refresh"]), (0, String::new()));
+    assert_eq!(mta_sts(&config, &cache, &["cache", "purge", "example.com"]).0, 0);
+    assert_eq!(mta_sts(&config, &cache, &["cache", "show", "example.com"]), (1, String::new()));
+    assert_eq!(mta_sts(&config, &cache, &["cache", "show", "exa mple.com"]).0, 64);
+}
+
+fn mta_sts(config: &std::path::Path, cache: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mta-sts"))
+        .args(&args[..1])
+        .arg("--config")
+        .arg(config)
+        .arg("--cache")
+        .arg(cache)
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    // Only bad input has something to say on stderr.
+    assert!(code == 64 || out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    (code, String::from_utf8(out.stdout).unwrap())
 }

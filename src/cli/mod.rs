@@ -1,7 +1,9 @@
 //! The subcommands of the `mta-sts` binary, one module each. Each translates arguments into
 //! lookups and answers into output and an exit code; none holds MTA-STS logic.
 
+pub mod cache;
 pub mod query;
+pub mod refresh;
 pub mod stdio;
 
 use std::path::PathBuf;
