@@ -56,10 +56,14 @@ fn main() {
     let ours = run(Command::new(bin).args(["stdio", "--format", "exim", "--config"]).arg(&config), &input, lines);
     let cat = run(&mut Command::new("cat"), &input, lines);
     let rate = lines as f64 / ours.as_secs_f64();
+    let verdict = match (full, rate >= 200_000.0) {
+        (false, _) => "smoke run, not a measurement",
+        (true, true) => "target 200000: met",
+        (true, false) => "target 200000: MISSED",
+    };
     println!(
-        "stdio exim, {lines} cached lines: {:.0} ms, {rate:.0} lines/s (target 200000: {}); cat baseline {:.0} ms, ratio ours/cat {:.1}",
+        "stdio exim, {lines} cached lines: {:.0} ms, {rate:.0} lines/s ({verdict}); cat baseline {:.0} ms, ratio ours/cat {:.1}",
         ours.as_secs_f64() * 1e3,
-        if rate >= 200_000.0 { "met" } else { "MISSED" },
         cat.as_secs_f64() * 1e3,
         ours.as_secs_f64() / cat.as_secs_f64(),
     );
