@@ -211,13 +211,18 @@ impl Resolver {
         Ok(done)
     }
 
-    /// Runs `work` as the only network lookup of `domain` in this process: other threads wait for
-    /// it, then find its answer in the cache. `work` gets the entry as it is once its turn comes
+    /// Runs `work` as the only network lookup of `domain` in this process (and, as far as the
+    /// store can tell, among the processes sharing it): others wait for it, then find its answer
+    /// in the cache. `work` gets the entry as it is once its turn comes
     /// and returns the decision and, if it changed, the entry to store.
     fn in_flight(&self, domain: &Domain, work: impl FnOnce(Option<&Entry>) -> (Decision, Option<Entry>)) -> Decision {
         let flight = self.flights.lock().unwrap_or_else(|e| e.into_inner()).entry(domain.clone()).or_default().clone();
         let decision = {
             let _turn = flight.lock().unwrap_or_else(|e| e.into_inner());
+            // Other processes sharing the store: wait, up to about one network lookup, for one
+            // that is already fetching this domain, then read what it stored.
+            let wait = self.config.dns.timeout + self.config.fetch.timeout;
+            let _shared_turn = self.store.lock(domain, wait);
             let (decision, entry) = work(self.load(domain).as_deref());
             if let Some(entry) = entry {
                 self.save(domain, entry);

@@ -1,11 +1,12 @@
 //! `mta-sts cache`: inspect and purge the policy cache.
 
+use std::io::BufRead;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use mta_sts::store::{Entry, NegativeKind, Store, StoreError};
+use mta_sts::store::{exchange, Entry, NegativeKind, Store, StoreError};
 use mta_sts::Domain;
-use serde_json::json;
 
 use super::{Exit, Setup};
 
@@ -36,9 +37,15 @@ enum CacheCommand {
         /// The domain; all of them when omitted.
         domain: Option<String>,
     },
+    /// Every entry as JSON lines on standard output, for `import` on another machine.
+    Export,
+    /// Read JSON lines written by `export` from standard input and store them. Each line is
+    /// validated like a fetched policy; the first bad line stops the import (exit 65).
+    Import,
 }
 
-/// Runs the subcommand. Exit status: 0 done, 1 domain not cached, 64 bad input, 75 store failure.
+/// Runs the subcommand. Exit status: 0 done, 1 domain not cached, 64 bad input, 65 bad import
+/// data, 75 store failure.
 pub fn run(args: CacheArgs) -> ExitCode {
     let config = match args.setup.config() {
         Ok(c) => c,
@@ -62,10 +69,28 @@ fn run_on(store: &dyn Store, command: CacheCommand) -> Result<Exit, StoreError> 
         })
     };
     match command {
-        CacheCommand::List { json } => {
+        CacheCommand::List { json: false } => {
             for (domain, entry) in store.list()? {
-                let line = if json { describe(&domain, &entry).to_string() } else { summary(&domain, &entry) };
-                println!("{line}");
+                println!("{}", summary(&domain, &entry));
+            }
+            Ok(Exit::Policy)
+        }
+        CacheCommand::List { json: true } | CacheCommand::Export => {
+            for (domain, entry) in store.list()? {
+                println!("{}", exchange::to_line(&domain, &entry));
+            }
+            Ok(Exit::Policy)
+        }
+        CacheCommand::Import => {
+            for (n, line) in std::io::stdin().lock().lines().enumerate() {
+                let parsed = line.map_err(|e| e.to_string()).and_then(|l| exchange::from_line(&l));
+                match parsed {
+                    Ok((domain, entry)) => store.put(&domain, Arc::new(entry))?,
+                    Err(e) => {
+                        eprintln!("mta-sts: import line {}: {e}", n + 1);
+                        return Ok(Exit::DataErr);
+                    }
+                }
             }
             Ok(Exit::Policy)
         }
@@ -76,7 +101,7 @@ fn run_on(store: &dyn Store, command: CacheCommand) -> Result<Exit, StoreError> 
             };
             Ok(match store.get(&domain)? {
                 Some(entry) => {
-                    println!("{}", describe(&domain, &entry));
+                    println!("{}", exchange::to_line(&domain, &entry));
                     Exit::Policy
                 }
                 None => Exit::NoPolicy,
@@ -111,24 +136,4 @@ fn summary(domain: &Domain, entry: &Entry) -> String {
         }
         (None, None) => format!("{domain} empty"),
     }
-}
-
-/// The whole entry as JSON, with the policy in file form.
-fn describe(domain: &Domain, entry: &Entry) -> serde_json::Value {
-    json!({
-        "domain": domain.as_str(),
-        "policy": entry.policy.as_ref().map(|p| json!({
-            "mode": p.policy.mode,
-            "max_age": p.policy.max_age,
-            "mx": p.policy.mx.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "id": p.record_id,
-            "fetched_at": p.fetched_at,
-            "expires_at": p.expires_at,
-            "text": p.policy.to_text(),
-        })),
-        "checked_at": entry.checked_at,
-        "negative": entry.negative,
-        "failed_fetch": entry.failed_fetch,
-        "last_error": entry.last_error.as_ref().map(ToString::to_string),
-    })
 }

@@ -56,6 +56,8 @@ pub enum Exit {
     Tempfail = 75,
     /// EX_USAGE: bad input or usage.
     Usage = 64,
+    /// EX_DATAERR: bad data in a file or stream the command reads (`cache import`).
+    DataErr = 65,
     /// EX_CONFIG: the configuration cannot be loaded.
     Config = 78,
 }
@@ -80,7 +82,7 @@ impl Exit {
             Self::Policy => 0,
             Self::NoPolicy => 1,
             Self::Tempfail => 2,
-            Self::Usage => 3,
+            Self::Usage | Self::DataErr => 3,
             Self::Config => 4,
         };
         if rank(other) > rank(self) { other } else { self }

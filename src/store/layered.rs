@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::{Entry, Store, StoreError};
+use super::{DomainLock, Entry, Store, StoreError};
 use crate::domain::Domain;
 
 /// A memory layer in front of `backend`.
@@ -54,6 +54,13 @@ impl LayeredStore {
 }
 
 impl Store for LayeredStore {
+    fn lock(&self, domain: &Domain, wait: Duration) -> Option<DomainLock> {
+        let lock = self.backend.lock(domain, wait);
+        // The previous holder may have just stored this domain: read it through next time.
+        self.forget(domain);
+        lock
+    }
+
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>, StoreError> {
         let remembered = {
             let memory = self.memory.read().unwrap_or_else(|e| e.into_inner());

@@ -7,6 +7,7 @@
 //!
 //! [RFC 8461 §5.1]: https://www.rfc-editor.org/rfc/rfc8461#section-5.1
 
+pub mod exchange;
 mod layered;
 mod memory;
 mod sqlite;
@@ -14,6 +15,7 @@ mod sqlite;
 use std::fmt;
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +89,38 @@ pub trait Store: Send + Sync {
     ///
     /// [`StoreError`] when the backing storage cannot be read.
     fn list(&self) -> Result<Vec<(Domain, Arc<Entry>)>, StoreError>;
+
+    /// Holds other processes sharing this store off `domain` until the guard is dropped, so that
+    /// a burst of processes with the same cold domain makes one fetch (best effort). Waits at
+    /// most `wait` for another holder, then returns `None` and the caller goes ahead unlocked.
+    /// After it returns, [`Store::get`] reads what the previous holder stored. Stores not shared
+    /// between processes need no lock: the default returns `None` at once.
+    fn lock(&self, domain: &Domain, wait: Duration) -> Option<DomainLock> {
+        let _ = (domain, wait);
+        None
+    }
+}
+
+/// A held cross-process lock on one domain (see [`Store::lock`]); dropping it releases it.
+#[derive(Debug)]
+pub struct DomainLock {
+    _file: std::fs::File,
+}
+
+impl DomainLock {
+    /// Takes the advisory lock on `file`, waiting at most `wait`.
+    pub(crate) fn acquire(file: std::fs::File, wait: Duration) -> Option<Self> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Some(Self { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return None,
+            }
+        }
+    }
 }
 
 /// What is remembered about one policy domain.

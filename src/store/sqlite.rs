@@ -46,7 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::{CachedPolicy, Entry, Store, StoreError};
+use super::{CachedPolicy, DomainLock, Entry, Store, StoreError};
 use crate::domain::Domain;
 use crate::policy::Policy;
 
@@ -168,6 +168,21 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn lock(&self, domain: &Domain, wait: Duration) -> Option<DomainLock> {
+        // Sixteen lock files next to the cache, chosen by a hash that every process computes
+        // alike: unrelated domains rarely share one, and the number of files stays fixed.
+        let bucket = domain.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193)) % 16;
+        let path = with_suffix(&self.path, &format!(".lock-{bucket:x}"));
+        let opened = create_file(&path, self.options.mode).and_then(|_| OpenOptions::new().write(true).open(&path));
+        match opened {
+            Ok(file) => DomainLock::acquire(file, wait),
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "no lock file, fetching unlocked");
+                None
+            }
+        }
+    }
+
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>, StoreError> {
         let row = self.with_conn(|conn| {
             conn.prepare_cached(SELECT_ENTRY)?

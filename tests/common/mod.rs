@@ -8,3 +8,4 @@
 pub mod dns;
 pub mod https;
 pub mod pki;
+pub mod world;
