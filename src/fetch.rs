@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use once_cell::sync::OnceCell;
 use rustls::CertificateError;
 use rustls_pki_types::pem::PemObject;
 use ureq::config::Config as UreqConfig;
@@ -51,45 +52,30 @@ pub trait Fetcher: Send + Sync {
 pub struct HttpsFetcher {
     dns: Arc<dyn Dns>,
     config: FetchConfig,
-    roots: Arc<Vec<Certificate<'static>>>,
+    /// Loaded at the first fetch: reading the system store takes milliseconds, which a process
+    /// that answers from the cache should not pay.
+    roots: OnceCell<Result<Arc<Vec<Certificate<'static>>>, FetchError>>,
 }
 
 impl HttpsFetcher {
-    /// Loads the trust store: the system's (honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`) plus
-    /// `config.ca_file`.
+    /// Prepares fetches as configured. The trust store is loaded at the first fetch.
+    pub fn new(dns: Arc<dyn Dns>, config: &FetchConfig) -> Self {
+        Self { dns, config: config.clone(), roots: OnceCell::new() }
+    }
+
+    /// The trust store: the system's (honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`) plus
+    /// `fetch.ca_file`, loaded once.
     ///
     /// # Errors
     ///
     /// [`FetchError::Tls`] when the extra CA file cannot be read or holds no certificate, or when
     /// no trusted certificate at all could be loaded.
-    pub fn new(dns: Arc<dyn Dns>, config: &FetchConfig) -> Result<Self, FetchError> {
-        let mut roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
-            .certs
-            .iter()
-            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-            .collect();
-        if let Some(path) = &config.ca_file {
-            let tls_err = |reason: String| FetchError::Tls { reason: format!("ca_file {}: {reason}", path.display()) };
-            let pem = std::fs::read(path).map_err(|e| tls_err(e.to_string()))?;
-            let before = roots.len();
-            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| tls_err(e.to_string()))?;
-                roots.push(Certificate::from_der(cert.as_ref()).to_owned());
-            }
-            if roots.len() == before {
-                return Err(tls_err("no certificate in file".into()));
-            }
-        }
-        if roots.is_empty() {
-            return Err(FetchError::Tls {
-                reason: "no trusted CA certificates found (system store empty; set SSL_CERT_FILE or fetch.ca_file)".into(),
-            });
-        }
-        Ok(Self { dns, config: config.clone(), roots: Arc::new(roots) })
+    pub fn roots(&self) -> Result<Arc<Vec<Certificate<'static>>>, FetchError> {
+        self.roots.get_or_init(|| load_roots(&self.config)).clone()
     }
 
-    fn agent(&self, addrs: Vec<SocketAddr>, remaining: std::time::Duration) -> Agent {
-        let tls = TlsConfig::builder().root_certs(RootCerts::Specific(self.roots.clone())).build();
+    fn agent(&self, addrs: Vec<SocketAddr>, remaining: std::time::Duration) -> Result<Agent, FetchError> {
+        let tls = TlsConfig::builder().root_certs(RootCerts::Specific(self.roots()?)).build();
         let config = UreqConfig::builder()
             .timeout_global(Some(remaining))
             // "HTTP 3xx redirects MUST NOT be followed" (§3.3): with 0 the 3xx comes back as is.
@@ -102,7 +88,7 @@ impl HttpsFetcher {
             .accept("text/plain")
             .max_idle_connections(0)
             .build();
-        Agent::with_parts(config, DefaultConnector::default(), Pinned(addrs))
+        Ok(Agent::with_parts(config, DefaultConnector::default(), Pinned(addrs)))
     }
 
     /// Resolves the policy host and keeps the addresses the configuration allows.
@@ -142,7 +128,7 @@ impl Fetcher for HttpsFetcher {
             Some(p) => format!("https://{host}:{p}{WELL_KNOWN_PATH}"),
             None => format!("https://{host}{WELL_KNOWN_PATH}"),
         };
-        let mut response = self.agent(addrs, remaining).get(&url).call().map_err(|e| classify(e, Phase::Headers))?;
+        let mut response = self.agent(addrs, remaining)?.get(&url).call().map_err(|e| classify(e, Phase::Headers))?;
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
             return Err(FetchError::Redirect { status });
@@ -169,6 +155,32 @@ impl Fetcher for HttpsFetcher {
             .read_to_vec()
             .map_err(|e| classify(e, Phase::Body))
     }
+}
+
+fn load_roots(config: &FetchConfig) -> Result<Arc<Vec<Certificate<'static>>>, FetchError> {
+    let mut roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
+        .certs
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    if let Some(path) = &config.ca_file {
+        let tls_err = |reason: String| FetchError::Tls { reason: format!("ca_file {}: {reason}", path.display()) };
+        let pem = std::fs::read(path).map_err(|e| tls_err(e.to_string()))?;
+        let before = roots.len();
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| tls_err(e.to_string()))?;
+            roots.push(Certificate::from_der(cert.as_ref()).to_owned());
+        }
+        if roots.len() == before {
+            return Err(tls_err("no certificate in file".into()));
+        }
+    }
+    if roots.is_empty() {
+        return Err(FetchError::Tls {
+            reason: "no trusted CA certificates found (system store empty; set SSL_CERT_FILE or fetch.ca_file)".into(),
+        });
+    }
+    Ok(Arc::new(roots))
 }
 
 /// Whether a Content-Type is `text/plain`, parameters allowed ("The policy file MUST be served

@@ -427,7 +427,7 @@ impl ResolverBuilder {
         };
         let fetcher = match self.fetcher {
             Some(f) => f,
-            None => Arc::new(HttpsFetcher::new(dns.clone(), &self.config.fetch)?),
+            None => Arc::new(HttpsFetcher::new(dns.clone(), &self.config.fetch)),
         };
         Ok(Resolver {
             dns,
