@@ -22,6 +22,7 @@ pub struct LayeredStore {
     backend: Arc<dyn Store>,
     memory_ttl: Duration,
     memory: RwLock<HashMap<Domain, Slot>>,
+    capacity: usize,
 }
 
 impl LayeredStore {
@@ -33,7 +34,12 @@ impl LayeredStore {
     /// Puts a memory layer in front of `backend`, whose entries are used without reading the
     /// backend for `memory_ttl` (see [`LayeredStore::DEFAULT_MEMORY_TTL`]) after they entered memory.
     pub fn new(backend: Arc<dyn Store>, memory_ttl: Duration) -> Self {
-        Self { backend, memory_ttl, memory: RwLock::new(HashMap::new()) }
+        Self::with_capacity(backend, memory_ttl, crate::config::DEFAULT_MEMORY_ENTRIES)
+    }
+
+    /// As [`LayeredStore::new`], keeping at most `capacity` entries in memory (at least one).
+    pub fn with_capacity(backend: Arc<dyn Store>, memory_ttl: Duration, capacity: usize) -> Self {
+        Self { backend, memory_ttl, memory: RwLock::new(HashMap::new()), capacity: capacity.max(1) }
     }
 
     /// The store behind the memory layer.
@@ -45,6 +51,10 @@ impl LayeredStore {
         // A poisoned lock only means another thread panicked mid-insert of a whole slot: the map
         // is still consistent, so keep using it.
         let mut memory = self.memory.write().unwrap_or_else(|e| e.into_inner());
+        if !memory.contains_key(domain) {
+            // Any copy may go: the backend has it.
+            super::memory::make_room(&mut memory, self.capacity, |slot| slot.entry.policy.is_none());
+        }
         memory.insert(domain.clone(), Slot { entry, stored: Instant::now() });
     }
 

@@ -38,7 +38,7 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 /// during which the resolver would not look at anything newer anyway.
 pub fn open(cache: &CacheConfig, verify: bool) -> Arc<dyn Store> {
     if cache.path.as_os_str().is_empty() {
-        return Arc::new(MemoryStore::new());
+        return Arc::new(MemoryStore::with_capacity(cache.memory_entries));
     }
     if let Some(dir) = cache.path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         // Group-writable so that every MTA user in the group can create the file.
@@ -50,10 +50,10 @@ pub fn open(cache: &CacheConfig, verify: bool) -> Arc<dyn Store> {
     options.mode = cache.file_mode;
     options.quick_check = verify;
     match SqliteStore::open_with(&cache.path, &options) {
-        Ok(sqlite) => Arc::new(LayeredStore::new(Arc::new(sqlite), cache.recheck_interval)),
+        Ok(sqlite) => Arc::new(LayeredStore::with_capacity(Arc::new(sqlite), cache.recheck_interval, cache.memory_entries)),
         Err(e) => {
             tracing::warn!(path = %cache.path.display(), error = %e, "cache file unusable, caching in memory only");
-            Arc::new(MemoryStore::new())
+            Arc::new(MemoryStore::with_capacity(cache.memory_entries))
         }
     }
 }
