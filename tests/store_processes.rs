@@ -4,6 +4,8 @@
 //! Worker processes are this test binary run again with [`ROLE`] set: each test function first
 //! checks whether it was started as a worker, and then does the worker's part and exits.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::{fs, thread};
 
+use common::pki::TempDir;
 use mta_sts::store::{CachedPolicy, Entry, Negative, NegativeKind, SqliteStore, Store};
 use mta_sts::{Domain, Policy};
 
@@ -22,24 +25,6 @@ const DB: &str = "MTA_STS_TEST_STORE_DB";
 const WORKER: &str = "MTA_STS_TEST_STORE_WORKER";
 
 const MODE: u32 = 0o660;
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("mta-sts-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// This process's worker role, if it is a worker.
 fn role() -> Option<String> {
@@ -111,7 +96,7 @@ fn thirty_two_processes_share_one_file_without_errors_or_lost_entries() {
     }
     let dir = TempDir::new("hammer");
     // No file yet: the workers also race to create it and its schema.
-    let db = dir.0.join("cache.db");
+    let db = dir.join("cache.db");
     let children: Vec<Child> = (0..PROCESSES)
         .map(|n| {
             worker("thirty_two_processes_share_one_file_without_errors_or_lost_entries", "hammer", &db, n)
@@ -122,7 +107,7 @@ fn thirty_two_processes_share_one_file_without_errors_or_lost_entries() {
         })
         .collect();
     let started = Instant::now();
-    fs::write(dir.0.join("go"), b"").unwrap();
+    fs::write(dir.join("go"), b"").unwrap();
     let mut failures = Vec::new();
     for (n, child) in children.into_iter().enumerate() {
         let (ok, output) = finish(child);
@@ -140,7 +125,7 @@ fn thirty_two_processes_share_one_file_without_errors_or_lost_entries() {
     for (d, entry) in all {
         assert_eq!(*entry, expected(d.as_str()), "{d}");
     }
-    assert!(fs::read_dir(&dir.0).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("corrupt")));
+    assert!(fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("corrupt")));
 }
 
 /// Alternates puts and gets over the shared domains; returns the exit code.
@@ -198,8 +183,8 @@ fn writers_killed_with_sigkill_never_lose_a_committed_entry() {
     }
     let test = "writers_killed_with_sigkill_never_lose_a_committed_entry";
     let dir = TempDir::new("kill");
-    let db = dir.0.join("cache.db");
-    let stop = dir.0.join("stop");
+    let db = dir.join("cache.db");
+    let stop = dir.join("stop");
     let mut reader = worker(test, "reader", &db, 0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
 
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() | 1;
@@ -357,7 +342,7 @@ fn a_store_kept_across_fork_works_in_parent_and_child() {
         std::process::exit(fork_worker());
     }
     let dir = TempDir::new("fork");
-    let db = dir.0.join("cache.db");
+    let db = dir.join("cache.db");
     let child = worker("a_store_kept_across_fork_works_in_parent_and_child", "fork", &db, 0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

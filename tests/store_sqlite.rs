@@ -1,6 +1,8 @@
 //! The SQLite store in one process: round trips, reopening, damaged and foreign files, file
 //! permissions, lock time-outs, threads, and the memory layer in front of it.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -12,33 +14,10 @@ use mta_sts::store::{
     CachedPolicy, Entry, FailedFetch, LayeredStore, Negative, NegativeKind, SqliteOptions, SqliteStore, Store,
     StoreError,
 };
+use common::pki::TempDir;
 use mta_sts::{Domain, Policy};
 
 const MODE: u32 = 0o660;
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("mta-sts-{name}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn domain(name: &str) -> Domain {
     Domain::parse(name).unwrap()
@@ -92,7 +71,7 @@ fn mode_of(path: &Path) -> u32 {
 }
 
 fn corrupt_copies(dir: &TempDir) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = fs::read_dir(&dir.0)
+    let mut found: Vec<PathBuf> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("cache.db.corrupt-"))
@@ -403,4 +382,23 @@ fn the_memory_layer_sees_other_writers_once_its_copy_is_older_than_memory_ttl() 
     assert_eq!(eager.get(&d).unwrap(), None);
     assert_eq!(writer.get(&d).unwrap(), None);
     assert_eq!(writer.list().unwrap(), []);
+}
+
+#[test]
+fn entries_without_a_policy_are_pruned_but_policies_never_are() {
+    let dir = TempDir::new("prune");
+    let mut options = SqliteOptions::default();
+    options.max_negative_entries = 100;
+    let store = SqliteStore::open_with(&dir.join("cache.db"), &options).unwrap();
+    for n in 0..5 {
+        store.put(&domain(&format!("policy{n}.example")), Arc::new(simple_entry("1", 1))).unwrap();
+    }
+    for n in 0..1000 {
+        store.put(&domain(&format!("flood{n}.example")), Arc::new(Entry::default())).unwrap();
+    }
+    let all = store.list().unwrap();
+    let with_policy = all.iter().filter(|(_, e)| e.policy.is_some()).count();
+    assert_eq!(with_policy, 5);
+    // Pruned every 256 writes down to 100: never more than 100 + 256 in between.
+    assert!(all.len() - with_policy <= 356, "{} entries without a policy", all.len() - with_policy);
 }

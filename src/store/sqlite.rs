@@ -40,6 +40,7 @@ use std::fs::{self, OpenOptions, Permissions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -55,6 +56,8 @@ pub struct SqliteStore {
     path: PathBuf,
     options: SqliteOptions,
     handle: Mutex<Handle>,
+    /// Entries without a policy written by this process, to prune them every so often.
+    negative_puts: AtomicU64,
 }
 
 /// How [`SqliteStore::open_with`] opens the cache file.
@@ -73,6 +76,10 @@ pub struct SqliteOptions {
     /// leave the check to the daemon or `mta-sts refresh`: damage is then still found when a
     /// query touches it, and the file is moved aside at that point.
     pub quick_check: bool,
+    /// Most entries without a policy (remembered "no policy" and temporary failures) the file
+    /// keeps; the least recently written go first. Defaults to
+    /// [`SqliteOptions::DEFAULT_MAX_NEGATIVE_ENTRIES`].
+    pub max_negative_entries: u64,
 }
 
 impl SqliteOptions {
@@ -83,11 +90,20 @@ impl SqliteOptions {
     /// something is wrong (a stuck process, a very slow disk), and an MTA lookup should not wait
     /// longer than that for a cache.
     pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// 100,000: a flood of lookups for random domains cannot grow the file past a few tens of
+    /// megabytes, while entries with a policy, the ones that protect mail, are never pruned.
+    pub const DEFAULT_MAX_NEGATIVE_ENTRIES: u64 = 100_000;
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { mode: Self::DEFAULT_MODE, busy_timeout: Self::DEFAULT_BUSY_TIMEOUT, quick_check: true }
+        Self {
+            mode: Self::DEFAULT_MODE,
+            busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
+            quick_check: true,
+            max_negative_entries: Self::DEFAULT_MAX_NEGATIVE_ENTRIES,
+        }
     }
 }
 
@@ -118,6 +134,7 @@ impl SqliteStore {
             path: path.to_owned(),
             options: options.clone(),
             handle: Mutex::new(Handle { pid: std::process::id(), conn: Some(conn), identity }),
+            negative_puts: AtomicU64::new(0),
         })
     }
 
@@ -208,6 +225,11 @@ impl Store for SqliteStore {
                 row.last_error,
                 sql_time(unix_now()),
             ])?;
+            // Pruning scans the policy-less rows, so do it once every PRUNE_EVERY of them.
+            if row.policy_text.is_none() && self.negative_puts.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 {
+                let keep = i64::try_from(self.options.max_negative_entries).unwrap_or(i64::MAX);
+                tx.prepare_cached(PRUNE_NEGATIVE)?.execute(params![keep])?;
+            }
             tx.commit()
         })
     }
@@ -687,3 +709,11 @@ const UPSERT_ENTRY: &str = "INSERT INTO entries (domain, policy_text, record_id,
         updated_at = excluded.updated_at";
 
 const DELETE_ENTRY: &str = "DELETE FROM entries WHERE domain = ?1";
+
+/// Keeps the `?1` most recently written entries without a policy.
+const PRUNE_NEGATIVE: &str = "DELETE FROM entries WHERE policy_text IS NULL AND domain NOT IN
+    (SELECT domain FROM entries WHERE policy_text IS NULL ORDER BY updated_at DESC, domain LIMIT ?1)";
+
+/// How many policy-less writes between two prunes: the file holds at most this many more than
+/// `max_negative_entries`.
+const PRUNE_EVERY: u64 = 256;
