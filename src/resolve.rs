@@ -148,10 +148,10 @@ impl Resolver {
 
     /// Decides which policy applies to `domain` now. Never fails: failures are outcomes.
     pub fn lookup(&self, domain: &Domain) -> Decision {
-        if let Some(decision) = self.from_cache(domain, self.load(domain).as_deref()) {
+        if let Some(decision) = self.cached_answer(domain, self.load(domain).as_deref()) {
             return decision;
         }
-        self.in_flight(domain, |entry| match self.from_cache(domain, entry) {
+        self.in_flight(domain, |entry| match self.cached_answer(domain, entry) {
             // Another thread finished this very lookup while we waited for our turn.
             Some(decision) => (decision, None),
             None => {
@@ -200,10 +200,8 @@ impl Resolver {
                         }
                     }
                 }
-                None if entry.negative.as_ref().is_none_or(|n| n.until <= now) => {
-                    if self.store.remove(&domain)? {
-                        done.forgotten.push(domain);
-                    }
+                None if entry.negative.as_ref().is_none_or(|n| n.until <= now) && self.store.remove(&domain)? => {
+                    done.forgotten.push(domain);
                 }
                 None => {}
             }
@@ -238,7 +236,7 @@ impl Resolver {
     }
 
     /// Answers from a recently checked entry, with no network traffic.
-    fn from_cache(&self, domain: &Domain, entry: Option<&Entry>) -> Option<Decision> {
+    fn cached_answer(&self, domain: &Domain, entry: Option<&Entry>) -> Option<Decision> {
         let entry = entry?;
         let now = self.clock.now();
         let valid = entry.policy.as_ref().filter(|p| p.is_valid_at(now));

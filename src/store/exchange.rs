@@ -83,12 +83,13 @@ pub fn from_line(text: &str) -> Result<(Domain, Entry), String> {
             Some(Arc::new(CachedPolicy { policy, record_id: p.id, fetched_at: p.fetched_at, expires_at }))
         }
     };
-    let mut entry = Entry::default();
-    entry.policy = policy;
-    entry.checked_at = line.checked_at;
-    entry.negative = line.negative;
-    entry.failed_fetch = line.failed_fetch;
-    entry.last_error = line.last_error;
+    let entry = Entry {
+        policy,
+        checked_at: line.checked_at,
+        negative: line.negative,
+        failed_fetch: line.failed_fetch,
+        last_error: line.last_error,
+    };
     Ok((domain, entry))
 }
 

@@ -46,9 +46,7 @@ pub fn open(cache: &CacheConfig, verify: bool) -> Arc<dyn Store> {
             tracing::warn!(path = %dir.display(), error = %e, "cannot create the cache directory");
         }
     }
-    let mut options = SqliteOptions::default();
-    options.mode = cache.file_mode;
-    options.quick_check = verify;
+    let options = SqliteOptions { mode: cache.file_mode, quick_check: verify, ..SqliteOptions::default() };
     match SqliteStore::open_with(&cache.path, &options) {
         Ok(sqlite) => Arc::new(LayeredStore::with_capacity(Arc::new(sqlite), cache.recheck_interval, cache.memory_entries)),
         Err(e) => {

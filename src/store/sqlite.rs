@@ -226,7 +226,7 @@ impl Store for SqliteStore {
                 sql_time(unix_now()),
             ])?;
             // Pruning scans the policy-less rows, so do it once every PRUNE_EVERY of them.
-            if row.policy_text.is_none() && self.negative_puts.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == 0 {
+            if row.policy_text.is_none() && self.negative_puts.fetch_add(1, Ordering::Relaxed).is_multiple_of(PRUNE_EVERY) {
                 let keep = i64::try_from(self.options.max_negative_entries).unwrap_or(i64::MAX);
                 tx.prepare_cached(PRUNE_NEGATIVE)?.execute(params![keep])?;
             }
