@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 # Every Rust test: unit tests, integration tests against in-process DNS and HTTPS servers on
 # loopback, the CLI driven as a child process, and one quick pass of each benchmark so that they
 # cannot rot.
-cargo test --locked --all-targets 2>&1
+cargo test --locked --workspace --all-targets 2>&1
