@@ -5,8 +5,9 @@
 //! environment variable, [`DEFAULT_PATH`] if it exists, else the built-in defaults. Durations are
 //! written as strings such as `"500ms"`, `"60s"`, `"30m"`, `"12h"` or `"1d"`.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,6 +40,10 @@ pub struct Config {
     pub decision: DecisionConfig,
     /// How answers are written for the MTAs.
     pub output: OutputConfig,
+    /// The policy daemon, `mta-sts serve`.
+    pub serve: ServeConfig,
+    /// The domain owner's checker, `mta-sts check`.
+    pub check: CheckConfig,
 }
 
 /// DNS lookups (the `[dns]` section).
@@ -204,6 +209,237 @@ pub enum OnDnsFailure {
     NoPolicy,
 }
 
+/// The policy daemon `mta-sts serve` (the `[serve]` section).
+///
+/// ```toml
+/// [serve]
+/// user = "mta-sts"
+///
+/// [[serve.socketmap]]            # Postfix, Sendmail: netstring socketmap
+/// address = "127.0.0.1:8461"
+///
+/// [[serve.socketmap]]
+/// path = "/run/mta-sts/socketmap.sock"
+/// group = "postfix"
+/// mode = 0o660
+///
+/// [[serve.line]]                 # Exim ${readsocket}: one line in, one line out
+/// path = "/run/mta-sts/exim.sock"
+/// group = "Debian-exim"
+///
+/// [serve.zones.postfix310]       # Postfix >= 3.10 with TLSRPT attributes
+/// tlsrpt = true
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    /// Socketmap listeners (netstrings; Postfix `socketmap:`, Sendmail `FEATURE(sts)`). Defaults
+    /// to one TCP listener on `127.0.0.1:8461`, the address of postfix-mta-sts-resolver, so that
+    /// MTAs configured for it need no change. Loopback only: the answers are nobody else's
+    /// business, and the protocol has no authentication. Listing any `[[serve.socketmap]]`
+    /// replaces the default (as upstream's `path` replaces its TCP listener).
+    pub socketmap: Vec<ListenerConfig>,
+    /// Line-mode listeners (one request line in, one answer line out; Exim `${readsocket}`).
+    /// Defaults to none.
+    pub line: Vec<ListenerConfig>,
+    /// Whether TCP listeners set `SO_REUSEPORT`, so that a second instance can bind the same
+    /// port for a restart without downtime. Defaults to false (postfix-mta-sts-resolver defaults
+    /// to true): an instance started by mistake, or the old daemon still running, then fails
+    /// loudly instead of silently taking half of the lookups.
+    pub reuse_port: bool,
+    /// Longest request in bytes: a socketmap netstring's announced length, or a line without
+    /// its LF. Defaults to 10000, Postfix's own `socketmap_max_query_size`, so that no query
+    /// Postfix can send costs the connection (postfix-mta-sts-resolver closes the connection
+    /// above 1024 bytes). A longer netstring is refused as soon as its length digits arrive.
+    pub max_request: usize,
+    /// How long a connection may sit with no complete request, or with a reply the client does
+    /// not read, before it is closed. Defaults to 5 min: longer than Postfix's own 10 s idle
+    /// close and than any pause of a Sendmail queue run, short enough that dead clients do not
+    /// hold connection slots for long.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Most connections served at once, over all listeners. Defaults to 1024, ten times
+    /// Postfix's default process limit. Past it, new connections wait in the listen backlog
+    /// until a slot frees up rather than being refused.
+    pub max_connections: usize,
+    /// On SIGTERM or SIGINT, how long open connections get to finish the requests they have
+    /// sent before the daemon exits anyway. Defaults to 20 s, postfix-mta-sts-resolver's
+    /// `shutdown_timeout`. A second signal exits at once.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+    /// How often the daemon renews cached policies that are due ([`crate::Resolver::refresh_due`]),
+    /// with up to a quarter of it added at random each time ([RFC 8461 §10.2]). Defaults to
+    /// 1 h: policies are renewed between half and three quarters of their max_age, which is
+    /// rarely under a day. `"0s"` turns the task off.
+    ///
+    /// [RFC 8461 §10.2]: https://www.rfc-editor.org/rfc/rfc8461#section-10.2
+    #[serde(deserialize_with = "duration")]
+    pub refresh_interval: Duration,
+    /// User to switch to after binding the listeners, when started as root. Defaults to none
+    /// (a warning is logged when running as root). The cache file is opened after the switch,
+    /// so it belongs to this user.
+    pub user: Option<String>,
+    /// Group to switch to; defaults to the primary group of `user`.
+    pub group: Option<String>,
+    /// Settings for socketmap names with no `[serve.zones.NAME]` of their own, like
+    /// postfix-mta-sts-resolver's `default_zone`.
+    pub default_zone: ZoneConfig,
+    /// Settings per socketmap name (the last field of Postfix's `socketmap:inet:HOST:PORT:NAME`,
+    /// `sts` for Sendmail), like postfix-mta-sts-resolver's `zones`.
+    pub zones: BTreeMap<String, ZoneConfig>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            socketmap: default_socketmap(),
+            line: Vec::new(),
+            reuse_port: false,
+            max_request: DEFAULT_MAX_REQUEST,
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 1024,
+            shutdown_timeout: Duration::from_secs(20),
+            refresh_interval: Duration::from_secs(3600),
+            user: None,
+            group: None,
+            default_zone: ZoneConfig::default(),
+            zones: BTreeMap::new(),
+        }
+    }
+}
+
+/// The default longest request; see [`ServeConfig::max_request`].
+pub const DEFAULT_MAX_REQUEST: usize = 10_000;
+
+/// The default socketmap port, that of postfix-mta-sts-resolver.
+pub const DEFAULT_SOCKETMAP_PORT: u16 = 8461;
+
+fn default_socketmap() -> Vec<ListenerConfig> {
+    vec![ListenerConfig {
+        address: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_SOCKETMAP_PORT))),
+        ..ListenerConfig::default()
+    }]
+}
+
+/// One listening socket (`[[serve.socketmap]]` or `[[serve.line]]`): a TCP `address` or a Unix
+/// socket `path`, exactly one of the two.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ListenerConfig {
+    /// TCP address and port, IPv4 or IPv6 (`"[::1]:8461"`).
+    pub address: Option<SocketAddr>,
+    /// Unix socket path. A stale socket file left there is replaced; any other file is an error.
+    pub path: Option<PathBuf>,
+    /// Owner of the Unix socket file. Defaults to the user the daemon runs as.
+    pub owner: Option<String>,
+    /// Group of the Unix socket file. Defaults to the group the daemon runs as. Set it to the
+    /// MTA's group so that the MTA can connect.
+    pub group: Option<String>,
+    /// Permission bits of the Unix socket file, written `0o660` in TOML. Defaults to `0o660`
+    /// (see [`DEFAULT_SOCKET_MODE`]).
+    pub mode: Option<u32>,
+    /// Line listeners only: the zone whose settings and dialect answer each line, as if every
+    /// line were a socketmap request `ZONE LINE`. Defaults to `exim`.
+    pub zone: Option<String>,
+}
+
+/// Permission bits of a Unix socket file when the configuration does not say: owner and group
+/// may connect, nobody else.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+
+/// The zone a line listener answers with when the configuration does not say.
+pub const DEFAULT_LINE_ZONE: &str = "exim";
+
+/// Settings of one socketmap name (`[serve.default_zone]`, `[serve.zones.NAME]`). Every field
+/// is optional: a zone falls back field by field to the default zone, and the default zone to
+/// the `[output]` section and the built-in defaults named on each field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ZoneConfig {
+    /// How answers are written. Defaults to the dialect the socketmap name stands for
+    /// (`postfix`, `postfix-tlsrpt`, `sts`, `exim`, `json`), and for any other name to the
+    /// default zone's dialect, `postfix` unless set.
+    pub dialect: Option<Dialect>,
+    /// Answer `mode: testing` policies with `secure`; see [`OutputConfig::strict_testing`].
+    /// Defaults to the `[output]` value, false unless set.
+    pub strict_testing: Option<bool>,
+    /// Append ` servername=hostname` in the `postfix` dialects; see
+    /// [`OutputConfig::require_sni`]. Defaults to the `[output]` value, true unless set.
+    pub require_sni: Option<bool>,
+    /// Append Postfix 3.10's TLSRPT attributes in the `postfix` dialect (making it
+    /// `postfix-tlsrpt`), like postfix-mta-sts-resolver's per-zone `tlsrpt`. Defaults to false.
+    /// Never turn it on for a name that Postfix 3.9 or older, or Sendmail, queries: they defer
+    /// the mail.
+    pub tlsrpt: Option<bool>,
+    /// What the `postfix` and `sendmail` dialects answer for a temporary failure with nothing
+    /// cached. Defaults to [`OnTempfail::Temp`].
+    pub on_tempfail: Option<OnTempfail>,
+}
+
+/// How a zone writes its answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Dialect {
+    /// `secure match=... servername=hostname` for Postfix 3.4 and later.
+    Postfix,
+    /// The same followed by Postfix 3.10's TLSRPT and `mx_host_pattern` attributes.
+    PostfixTlsrpt,
+    /// `secure match=... servername=hostname` for Sendmail's `FEATURE(sts)`, never anything
+    /// after it.
+    #[serde(alias = "sts")]
+    Sendmail,
+    /// Exim `${extract}` key=value pairs.
+    Exim,
+    /// One JSON object.
+    Json,
+}
+
+/// The socketmap answer to a temporary failure with nothing cached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum OnTempfail {
+    /// `TEMP <reason>`: Postfix and Sendmail defer the message and try again later. The default,
+    /// so that a lookup that failed cannot strip a policy (postfix-mta-sts-resolver answers
+    /// `NOTFOUND ` to every failure).
+    #[default]
+    Temp,
+    /// `NOTFOUND `: deliver as if the domain had no policy, as postfix-mta-sts-resolver does.
+    #[serde(alias = "not-found")]
+    Notfound,
+}
+
+/// The domain owner's checker `mta-sts check` (the `[check]` section). The policy host is
+/// reached as the `[fetch]` section says.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CheckConfig {
+    /// Deadline for one MX host, from connecting to the end of the TLS handshake. Defaults to
+    /// 30 s: long enough for a greeting delay (Postfix postscreen waits 6 s by default) and a
+    /// slow handshake, short enough that a filtered port 25 does not stall the check; the MX
+    /// hosts are checked in parallel.
+    #[serde(deserialize_with = "duration")]
+    pub smtp_timeout: Duration,
+    /// TEST ONLY: connect to MX hosts on this port instead of 25, so tests can run SMTP servers
+    /// on random loopback ports. Never set it otherwise: senders always use port 25.
+    pub test_smtp_port: Option<u16>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        Self { smtp_timeout: default_smtp_timeout(), test_smtp_port: None }
+    }
+}
+
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -362,6 +598,71 @@ mod tests {
             "[decision]\non_dns_failure = \"maybe\"",
             "[nosuch]",
             "[cache]\nnegative_ttl = \"99999999999999999999d\"",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serve_section_defaults_and_every_key() {
+        let s = ServeConfig::default();
+        assert_eq!(s.socketmap.len(), 1);
+        assert_eq!(s.socketmap[0].address, Some("127.0.0.1:8461".parse().unwrap()));
+        assert!(s.line.is_empty());
+        assert_eq!((s.max_request, s.max_connections, s.reuse_port), (10_000, 1024, false));
+        assert_eq!(s.idle_timeout, Duration::from_secs(300));
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(s.refresh_interval, Duration::from_secs(3600));
+        let c = Config::from_toml(
+            r#"
+            [serve]
+            reuse_port = true
+            max_request = 2048
+            idle_timeout = "30s"
+            max_connections = 64
+            shutdown_timeout = "5s"
+            refresh_interval = "0s"
+            user = "mta-sts"
+            group = "mail"
+            [[serve.socketmap]]
+            address = "[::1]:8461"
+            [[serve.socketmap]]
+            path = "/run/mta-sts/socketmap.sock"
+            owner = "mta-sts"
+            group = "postfix"
+            mode = 0o660
+            [[serve.line]]
+            path = "/run/mta-sts/exim.sock"
+            zone = "json"
+            [serve.default_zone]
+            dialect = "sts"
+            on_tempfail = "notfound"
+            [serve.zones.postfix310]
+            tlsrpt = true
+            strict_testing = true
+            require_sni = false
+            "#,
+        )
+        .unwrap();
+        let s = c.serve;
+        assert_eq!(s.socketmap.len(), 2);
+        assert_eq!(s.socketmap[1].mode, Some(0o660));
+        assert_eq!(s.line[0].zone.as_deref(), Some("json"));
+        assert_eq!(s.default_zone.dialect, Some(Dialect::Sendmail));
+        assert_eq!(s.default_zone.on_tempfail, Some(OnTempfail::Notfound));
+        assert_eq!(s.zones["postfix310"].tlsrpt, Some(true));
+        assert_eq!(s.refresh_interval, Duration::ZERO);
+        for bad in [
+            "[serve]
+listen = []",
+            "[[serve.socketmap]]
+port = 1",
+            "[serve.default_zone]
+dialect = \"qmail\"",
+            "[serve.default_zone]
+on_tempfail = \"defer\"",
+            "[serve.zones.x]
+strict = true",
         ] {
             assert!(Config::from_toml(bad).is_err(), "{bad}");
         }

@@ -13,6 +13,8 @@
 //! | HTTPS fetch (§3.3) | [`fetch`] |
 //! | MX matching (§4.1) | [`mx`] |
 //! | the decision and its cache (§5.1, §10.2) | [`resolve`], [`store`] |
+//! | `_smtp._tls` TLSRPT record ([RFC 8460 §3]) | [`tlsrpt`] |
+//! | the domain owner's check and generator | [`check`] |
 //!
 //! ```no_run
 //! use mta_sts::{Config, Domain, Resolver};
@@ -26,10 +28,12 @@
 //! ```
 //!
 //! [RFC 8461]: https://www.rfc-editor.org/rfc/rfc8461
+//! [RFC 8460 §3]: https://www.rfc-editor.org/rfc/rfc8460#section-3
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod dns;
@@ -41,7 +45,9 @@ pub mod policy;
 pub mod record;
 pub mod render;
 pub mod resolve;
+pub mod serve;
 pub mod store;
+pub mod tlsrpt;
 
 pub use config::Config;
 pub use domain::Domain;

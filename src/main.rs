@@ -24,6 +24,14 @@ enum Command {
     Refresh(cli::refresh::RefreshArgs),
     /// Inspect or purge the policy cache.
     Cache(cli::cache::CacheArgs),
+    /// Check a domain's MTA-STS setup as senders see it (for domain owners).
+    Check(cli::check::CheckArgs),
+    /// Print the records and policy file that publish an MTA-STS policy (for domain owners).
+    Generate(cli::generate::GenerateArgs),
+    /// Run the policy daemon: socketmap for Postfix and Sendmail, line mode for Exim.
+    Serve(cli::serve::ServeArgs),
+    /// Print the TOML equivalent of a postfix-mta-sts-resolver YAML configuration.
+    MigrateConfig(cli::migrate::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +48,10 @@ fn main() -> ExitCode {
         Command::Stdio(a) => cli::stdio::run(a),
         Command::Refresh(a) => cli::refresh::run(a),
         Command::Cache(a) => cli::cache::run(a),
+        Command::Check(a) => cli::check::run(a),
+        Command::Generate(a) => cli::generate::run(a),
+        Command::Serve(a) => cli::serve::run(a),
+        Command::MigrateConfig(a) => cli::migrate::run(a),
     }
 }
 

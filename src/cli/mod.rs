@@ -2,8 +2,12 @@
 //! lookups and answers into output and an exit code; none holds MTA-STS logic.
 
 pub mod cache;
+pub mod check;
+pub mod generate;
+pub mod migrate;
 pub mod query;
 pub mod refresh;
+pub mod serve;
 pub mod stdio;
 
 use std::path::PathBuf;

@@ -8,4 +8,5 @@
 pub mod dns;
 pub mod https;
 pub mod pki;
+pub mod smtp;
 pub mod world;
