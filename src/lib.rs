@@ -40,6 +40,7 @@ pub mod dns;
 pub mod domain;
 pub mod error;
 pub mod fetch;
+pub mod line;
 pub mod mx;
 pub mod policy;
 pub mod record;

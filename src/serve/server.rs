@@ -28,7 +28,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{watch, Semaphore};
 
 use super::error::ServeError;
-use super::line::{self, Item, Splitter};
+use super::line;
+use crate::line::{Item, Splitter};
 use super::listener::{self, Listeners, Protocol, Socket};
 use super::netstring::{self, NetstringError};
 use super::socketmap::{self, Reply};
