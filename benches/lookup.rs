@@ -21,6 +21,9 @@ impl Dns for Once {
     fn addresses(&self, _host: &str) -> Result<Vec<IpAddr>, DnsError> {
         Ok(vec![])
     }
+    fn mx(&self, _name: &str) -> Result<Vec<mta_sts::dns::MxRecord>, DnsError> {
+        Ok(vec![])
+    }
 }
 
 impl Fetcher for Once {

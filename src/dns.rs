@@ -40,6 +40,24 @@ pub trait Dns: Send + Sync {
     ///
     /// [`DnsError`] when the lookup failed rather than found nothing.
     fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError>;
+
+    /// The MX records of `name`, sorted by preference; empty when it has none. The resolver never
+    /// needs them (the MTA resolved its MX hosts already); `mta-sts check` does.
+    ///
+    /// # Errors
+    ///
+    /// [`DnsError`] when the lookup failed rather than found nothing.
+    fn mx(&self, name: &str) -> Result<Vec<MxRecord>, DnsError>;
+}
+
+/// One MX record: preference and exchange host, lower-case, without the trailing dot. The null
+/// MX of RFC 7505 has the exchange `""` (the root).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MxRecord {
+    /// Lower values are tried first.
+    pub preference: u16,
+    /// The MX host name, as served (not validated).
+    pub exchange: String,
 }
 
 /// [`Dns`] through hickory-resolver, with the servers of the configuration or `/etc/resolv.conf`.
@@ -115,6 +133,25 @@ impl Dns for HickoryDns {
         let fqdn = format!("{host}.");
         let lookup = self.run(host, async |r| r.lookup_ip(fqdn.as_str()).await)?;
         Ok(lookup.iter().flat_map(|l| l.iter()).collect())
+    }
+
+    fn mx(&self, name: &str) -> Result<Vec<MxRecord>, DnsError> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        let lookup = self.run(name, async |r| r.lookup(fqdn.as_str(), RecordType::MX).await)?;
+        let mut records: Vec<MxRecord> = lookup
+            .iter()
+            .flat_map(|l| l.answers())
+            .filter_map(|record| match &record.data {
+                RData::MX(mx) => Some(MxRecord {
+                    preference: mx.preference,
+                    exchange: mx.exchange.to_ascii().trim_end_matches('.').to_ascii_lowercase(),
+                }),
+                _ => None,
+            })
+            .collect();
+        records.sort();
+        records.dedup();
+        Ok(records)
     }
 }
 

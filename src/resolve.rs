@@ -486,6 +486,9 @@ mod tests {
         fn addresses(&self, _host: &str) -> Result<Vec<std::net::IpAddr>, DnsError> {
             unreachable!("the fake fetcher resolves nothing")
         }
+        fn mx(&self, _name: &str) -> Result<Vec<crate::dns::MxRecord>, DnsError> {
+            unreachable!("the resolver never asks for MX records")
+        }
     }
 
     impl Fetcher for FakeNet {

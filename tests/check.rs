@@ -17,7 +17,6 @@ use common::pki::{TestCa, Validity};
 use common::smtp::{Behaviour, Group, SmtpServer};
 use common::world::World;
 use hickory_proto::rr::RecordType;
-use mta_sts::check::mx_lookup::HickoryMx;
 use mta_sts::check::report::{Check, Report, Verdict, CAN_DELIVER};
 use mta_sts::check::run::Checker;
 use mta_sts::clock::{Clock, SystemClock};
@@ -59,8 +58,7 @@ impl Net {
     fn checker_at(&self, clock: Arc<dyn Clock>) -> Checker {
         let config = Config::from_toml(&self.config_toml()).unwrap();
         let dns = Arc::new(HickoryDns::new(&config.dns).unwrap());
-        let mx = Arc::new(HickoryMx::new(&config.dns).unwrap());
-        Checker::with_parts(config, dns, mx, clock)
+        Checker::with_parts(config, dns, clock)
     }
 
     fn check(&self, domain: &str) -> Report {

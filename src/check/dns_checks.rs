@@ -9,7 +9,6 @@
 
 use std::net::IpAddr;
 
-use super::mx_lookup::MxLookup;
 use super::report::{Check, Kind};
 use crate::dns::Dns;
 use crate::domain::Domain;
@@ -217,7 +216,7 @@ pub fn policy_host_addresses(dns: &dyn Dns, domain: &Domain) -> (Vec<Check>, Vec
 /// Checks the domain's MX records and returns the hosts to check further, in preference order,
 /// at most [`MAX_MX_HOSTS`]. No MX record means the domain itself is the mail host
 /// (RFC 5321 §5.1); a null MX (RFC 7505) means no mail host at all.
-pub fn mx_records(mx: &dyn MxLookup, domain: &Domain) -> (Vec<Check>, Vec<Domain>) {
+pub fn mx_records(mx: &dyn Dns, domain: &Domain) -> (Vec<Check>, Vec<Domain>) {
     let records = match mx.mx(domain.as_str()) {
         Ok(records) => records,
         Err(e) => {
@@ -284,7 +283,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::check::mx_lookup::MxRecord;
+    use crate::dns::MxRecord;
     use crate::check::report::Verdict;
     use crate::error::DnsError;
 
@@ -304,9 +303,7 @@ mod tests {
         fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
             Ok(self.addresses.get(host).cloned().unwrap_or_default())
         }
-    }
 
-    impl MxLookup for FakeDns {
         fn mx(&self, _name: &str) -> Result<Vec<MxRecord>, DnsError> {
             self.mx.clone().unwrap_or(Ok(Vec::new()))
         }

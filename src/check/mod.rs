@@ -11,7 +11,6 @@
 //!   [§3.3], [§4.1]);
 //! - [`smtp`]: each MX host over SMTP with STARTTLS ([RFC 8461 §4.2]);
 //! - [`tls`]: handshakes and the certificate checks shared by the policy host and MX hosts;
-//! - [`mx_lookup`]: MX records through hickory-resolver;
 //! - [`report`]: the [`report::Check`] lines and the [`report::Report`] with its verdict;
 //! - [`generate`]: the records and policy file to publish.
 //!
@@ -24,7 +23,6 @@
 
 pub mod dns_checks;
 pub mod generate;
-pub mod mx_lookup;
 pub mod policy_checks;
 pub mod report;
 pub mod run;

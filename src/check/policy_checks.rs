@@ -314,6 +314,10 @@ impl Dns for OneFamily {
     fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         Ok(self.inner.addresses(host)?.into_iter().filter(|ip| ip.is_ipv6() == self.v6).collect())
     }
+
+    fn mx(&self, name: &str) -> Result<Vec<crate::dns::MxRecord>, DnsError> {
+        self.inner.mx(name)
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use rustls::{ClientConfig, RootCertStore};
 
-use super::mx_lookup::{HickoryMx, MxLookup};
 use super::report::{Check, Kind, Report};
 use super::smtp::{Probe, SMTP_PORT};
 use super::tls::{self, CertificateKinds};
@@ -36,7 +35,6 @@ const POLICY_HOST: CertificateKinds = CertificateKinds {
 pub struct Checker {
     config: Config,
     dns: Arc<dyn Dns>,
-    mx: Arc<dyn MxLookup>,
     clock: Arc<dyn Clock>,
     tls: Arc<ClientConfig>,
 }
@@ -49,14 +47,13 @@ impl Checker {
     /// [`DnsError`] when no DNS servers are configured and `/etc/resolv.conf` cannot be read.
     pub fn new(config: Config) -> Result<Self, DnsError> {
         let dns = Arc::new(HickoryDns::new(&config.dns)?);
-        let mx = Arc::new(HickoryMx::new(&config.dns)?);
-        Ok(Self::with_parts(config, dns, mx, Arc::new(SystemClock)))
+        Ok(Self::with_parts(config, dns, Arc::new(SystemClock)))
     }
 
     /// A checker with these parts, for tests and other DNS backends. The clock only dates the
     /// certificate checks; TLS handshakes and fetches use the system time.
-    pub fn with_parts(config: Config, dns: Arc<dyn Dns>, mx: Arc<dyn MxLookup>, clock: Arc<dyn Clock>) -> Self {
-        Self { config, dns, mx, clock, tls: tls::probe_config() }
+    pub fn with_parts(config: Config, dns: Arc<dyn Dns>, clock: Arc<dyn Clock>) -> Self {
+        Self { config, dns, clock, tls: tls::probe_config() }
     }
 
     /// Checks `domain`: its records, policy host, policy and MX hosts. Never fails: failures
@@ -91,7 +88,7 @@ impl Checker {
         checks.extend(found);
 
         // 4. The MX hosts against the policy (§4.1), then each over SMTP and TLS (§4.2).
-        let (found, hosts) = dns_checks::mx_records(self.mx.as_ref(), domain);
+        let (found, hosts) = dns_checks::mx_records(self.dns.as_ref(), domain);
         checks.extend(found);
         if let Some(policy) = &policy {
             checks.extend(policy_checks::mx_match(policy, &hosts));
