@@ -130,13 +130,14 @@ pub(crate) fn is_ext_name(name: &str) -> bool {
         && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
-/// `1*(%x21-3A / %x3C / %x3E-7E)`: printable, no space, `;` or `=`.
-fn is_ext_value(value: &str) -> bool {
+/// `1*(%x21-3A / %x3C / %x3E-7E)`: printable, no space, `;` or `=`. Shared with the TLSRPT
+/// record, whose extension grammar is the same (RFC 8460 §3).
+pub(crate) fn is_ext_value(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|c| matches!(c, 0x21..=0x3a | 0x3c | 0x3e..=0x7e))
 }
 
 /// Trims `*WSP` (space and tab only) on both sides.
-fn trim_wsp(s: &str) -> &str {
+pub(crate) fn trim_wsp(s: &str) -> &str {
     s.trim_matches([' ', '\t'])
 }
 

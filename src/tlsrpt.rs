@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::dns::Dns;
 use crate::domain::{check_host_name, Domain};
 use crate::error::{escape, escape_bytes, DnsError};
-use crate::record::is_ext_name;
+use crate::record::{is_ext_name, is_ext_value, trim_wsp};
 
 /// The prefix that selects TLSRPT records among the TXT records of `_smtp._tls.<domain>`.
 const PREFIX: &[u8] = b"v=TLSRPTv1;";
@@ -334,16 +334,6 @@ fn is_pct_tail(s: &str) -> bool {
 /// RFC 3986 `unreserved`.
 fn is_unreserved(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
-}
-
-/// `1*(%x21-3A / %x3C / %x3E-7E)`: the same production as RFC 8461's `sts-ext-value`.
-fn is_ext_value(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(|c| matches!(c, 0x21..=0x3a | 0x3c | 0x3e..=0x7e))
-}
-
-/// Trims `*WSP` (space and tab only) on both sides.
-fn trim_wsp(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
 }
 
 fn syntax(reason: String) -> TlsrptError {
