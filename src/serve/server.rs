@@ -335,18 +335,11 @@ async fn socketmap_loop<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 (buf, out)
             };
-            let out;
-            (buf, out) = match tokio::task::spawn_blocking(batch).await {
-                Ok(done) => done,
-                Err(e) => {
-                    tracing::error!(peer = %peer, error = %e, "lookup task failed, closing connection");
-                    return (End::Bug, answered);
-                }
+            buf = match answer_batch(stream, &peer, idle, batch).await {
+                Ok(buf) => buf,
+                Err(end) => return (end, answered),
             };
             buf.drain(..used);
-            if let Err(end) = write(stream, &out, idle).await {
-                return (end, answered);
-            }
             continue;
         }
         if let Some(e) = fault {
@@ -424,18 +417,11 @@ async fn line_loop<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 (buf, out)
             };
-            let out;
-            (buf, out) = match tokio::task::spawn_blocking(batch).await {
-                Ok(done) => done,
-                Err(e) => {
-                    tracing::error!(peer = %peer, error = %e, "lookup task failed, closing connection");
-                    return (End::Bug, answered);
-                }
+            buf = match answer_batch(stream, &peer, idle, batch).await {
+                Ok(buf) => buf,
+                Err(end) => return (end, answered),
             };
             buf.drain(..used);
-            if let Err(end) = write(stream, &out, idle).await {
-                return (end, answered);
-            }
             continue;
         }
         buf.drain(..used);
@@ -478,6 +464,26 @@ async fn read_more<S: AsyncRead + Unpin>(
         },
         _ = shutdown.wait_for(|&s| s) => Ok(Read::Shutdown),
     }
+}
+
+/// Runs `batch`, the lookups of the requests read so far, on the blocking pool (a lookup may wait
+/// for DNS and HTTPS), writes the answers it returns in request order, and hands back the input
+/// buffer the batch borrowed.
+async fn answer_batch<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: &str,
+    idle: Duration,
+    batch: impl FnOnce() -> (Vec<u8>, Vec<u8>) + Send + 'static,
+) -> Result<Vec<u8>, End> {
+    let (buf, out) = match tokio::task::spawn_blocking(batch).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(peer = %peer, error = %e, "lookup task failed, closing connection");
+            return Err(End::Bug);
+        }
+    };
+    write(stream, &out, idle).await?;
+    Ok(buf)
 }
 
 async fn write<S: AsyncWrite + Unpin>(stream: &mut S, out: &[u8], idle: Duration) -> Result<(), End> {
