@@ -35,7 +35,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => {
@@ -43,6 +42,9 @@ fn main() -> ExitCode {
             return if e.use_stderr() { cli::Exit::Usage.into() } else { ExitCode::SUCCESS };
         }
     };
+    // The daemon's log is its record of decisions (one line per network lookup); the one-shot
+    // commands print answers on stdout and keep stderr for trouble.
+    init_logging(if matches!(args.command, Command::Serve(_)) { "info" } else { "warn" });
     match args.command {
         Command::Query(a) => cli::query::run(a),
         Command::Stdio(a) => cli::stdio::run(a),
@@ -55,9 +57,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Diagnostics go to stderr, `key=value` style; `MTA_STS_LOG` sets the filter (default `warn`).
-fn init_logging() {
+/// Diagnostics go to stderr, `key=value` style; `MTA_STS_LOG` sets the filter, else `default`.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MTA_STS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
