@@ -4,9 +4,10 @@
 //!
 //! The MTAs are not installed (they conflict with each other as packages): their Debian packages
 //! are downloaded with `apt-get download` and unpacked with `dpkg-deb -x` into
-//! `target/tmp/mta/root`, once, as `mta-integration.md` §5 describes. That needs root and access
-//! to the Debian archive; without them the tests print `SKIP` and pass. `MTA_STS_MTA_ROOT`
-//! points at another (or a pre-filled) directory; `MTA_STS_SKIP_MTA_TESTS=1` skips on purpose.
+//! `target/tmp/mta/root`, once, as `mta-integration.md` §5 describes (`tests/mta/`, shared with
+//! `tests/exim.rs`). That needs root and access to the Debian archive; without them the tests
+//! print `SKIP` and pass. `MTA_STS_MTA_ROOT` points at another (or a pre-filled) directory;
+//! `MTA_STS_SKIP_MTA_TESTS=1` skips on purpose.
 //!
 //! Sendmail sleeps a minute at start when it cannot qualify the host name, so it runs in a
 //! private mount namespace (`unshare -m`) with an `/etc/hosts` that names the host for IPv4 and
@@ -14,14 +15,16 @@
 
 mod common;
 mod daemon;
+mod mta;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use daemon::{Daemon, World};
+use mta::skip;
 
 /// The packages to unpack: the two MTAs, Sendmail's m4 files and m4 itself, and the two
 /// libraries Sendmail needs that a standard bookworm image lacks. Postfix's libraries (libicu72,
@@ -50,85 +53,20 @@ fn mta() -> Result<&'static Mta, &'static str> {
 }
 
 fn prepare() -> Result<Mta, String> {
-    if std::env::var_os("MTA_STS_SKIP_MTA_TESTS").is_some_and(|v| !v.is_empty() && v != "0") {
-        return Err("MTA_STS_SKIP_MTA_TESTS is set".into());
+    let unpacked = mta::unpack(&PACKAGES)?;
+    // Set-id programs run with LD_LIBRARY_PATH ignored; these copies are run by root only.
+    for program in ["usr/libexec/sendmail/sendmail", "usr/sbin/postdrop", "usr/sbin/postqueue"] {
+        let _ = Command::new("chmod").arg("ug-s").arg(unpacked.path(program)).status();
     }
-    let base = std::env::var_os("MTA_STS_MTA_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("mta"));
-    let root = base.join("root");
-    let complete = root.join(".complete");
-    if !complete.exists() {
-        if !is_root() {
-            return Err(format!(
-                "the Debian packages are not unpacked in {} and only root can fetch them (apt-get download {})",
-                root.display(),
-                PACKAGES.join(" ")
-            ));
-        }
-        let debs = base.join("debs");
-        std::fs::create_dir_all(&debs).map_err(|e| format!("cannot create {}: {e}", debs.display()))?;
-        if let Err(first) = download(&debs) {
-            // A fresh machine has no package lists yet.
-            eprintln!("serve_mta: apt-get download failed ({first}); running apt-get update");
-            run_quiet(Command::new("timeout").args(["300", "apt-get", "update"]))?;
-            download(&debs)?;
-        }
-        for entry in std::fs::read_dir(&debs).map_err(|e| e.to_string())? {
-            let deb = entry.map_err(|e| e.to_string())?.path();
-            if deb.extension().is_some_and(|e| e == "deb") {
-                run_quiet(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
-            }
-        }
-        // Set-id programs run with LD_LIBRARY_PATH ignored; these copies are run by root only.
-        for program in ["usr/libexec/sendmail/sendmail", "usr/sbin/postdrop", "usr/sbin/postqueue"] {
-            let _ = Command::new("chmod").arg("ug-s").arg(root.join(program)).status();
-        }
-        std::fs::write(&complete, PACKAGES.join("\n")).map_err(|e| e.to_string())?;
-    }
-    let mut dirs = vec![root.join("usr/lib/postfix")];
-    for lib in ["usr/lib", "lib"] {
-        if let Ok(entries) = std::fs::read_dir(root.join(lib)) {
-            dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with("-linux-gnu")));
-        }
-    }
+    let dirs = unpacked.library_dirs(&["usr/lib/postfix"]);
     let library_path = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":");
-    let mta = Mta { root, library_path };
     for program in ["usr/sbin/postmap", "usr/libexec/sendmail/sendmail", "usr/bin/m4"] {
-        let out = Command::new("ldd").arg(mta.root.join(program)).env("LD_LIBRARY_PATH", &mta.library_path).output();
-        let missing: Vec<String> = match out {
-            Ok(out) => String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|l| l.contains("not found"))
-                .map(|l| l.trim().to_owned())
-                .collect(),
-            Err(e) => vec![format!("ldd: {e}")],
-        };
+        let missing = unpacked.missing_libraries(program, &library_path);
         if !missing.is_empty() {
             return Err(format!("{program} lacks libraries: {}", missing.join(", ")));
         }
     }
-    Ok(mta)
-}
-
-fn download(debs: &Path) -> Result<(), String> {
-    run_quiet(Command::new("timeout").args(["300", "apt-get", "download"]).args(PACKAGES).current_dir(debs))
-}
-
-fn run_quiet(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        Err(format!("{:?} failed ({}): {}", cmd.get_program(), out.status, stderr.lines().last().unwrap_or("")))
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
+    Ok(Mta { root: unpacked.root, library_path })
 }
 
 macro_rules! mta_or_skip {
@@ -141,12 +79,6 @@ macro_rules! mta_or_skip {
             }
         }
     };
-}
-
-/// Says why a test did not run, on the real standard error: the test harness captures
-/// `eprintln!` of passing tests, and a skip must show in CI's log.
-fn skip(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
 }
 
 fn text(out: &Output) -> (String, String, Option<i32>) {

@@ -156,6 +156,18 @@ impl DnsServer {
     /// Binds UDP and TCP on the same random 127.0.0.1 port and starts serving.
     pub fn start() -> DnsServer {
         let (udp, tcp) = bind_pair();
+        DnsServer::serve(udp, tcp)
+    }
+
+    /// Binds UDP and TCP on exactly `addr` (for example 127.0.0.1:53 inside a network
+    /// namespace, where programs that read /etc/resolv.conf find it) and starts serving.
+    pub fn start_on(addr: SocketAddr) -> io::Result<DnsServer> {
+        let udp = UdpSocket::bind(addr)?;
+        let tcp = TcpListener::bind(udp.local_addr()?)?;
+        Ok(DnsServer::serve(udp, tcp))
+    }
+
+    fn serve(udp: UdpSocket, tcp: TcpListener) -> DnsServer {
         let addr = udp.local_addr().expect("udp local addr");
         udp.set_read_timeout(Some(POLL)).expect("udp read timeout");
         tcp.set_nonblocking(true).expect("tcp nonblocking");

@@ -8,7 +8,10 @@
 //! * Several MX hosts on one port: [`Group::start`] binds one server per loopback address
 //!   (127.0.0.1, 127.0.0.2, ...) on the same port, because the checker connects to every MX
 //!   host on one (test) port.
-//! * Commands: `EHLO`/`HELO`, `STARTTLS`, `NOOP`, `RSET`, `QUIT`; anything else gets 502.
+//! * Commands: `EHLO`/`HELO`, `STARTTLS`, `NOOP`, `RSET`, `QUIT`, and `MAIL`, `RCPT`, `DATA`,
+//!   which accept every message and keep it ([`SmtpServer::received`]) with whether it came
+//!   over TLS and the SNI it was sent with, so that tests of a sending MTA can see what was
+//!   delivered and how; anything else gets 502.
 //!   Client input never panics the server: lines are bounded (longer ones end the connection
 //!   with 500), bytes need not be UTF-8, and every read has a deadline.
 //! * Dropping the server stops every thread within ~100 ms (all socket I/O uses short timeouts
@@ -31,6 +34,23 @@ const POLL: Duration = Duration::from_millis(50);
 const IO_DEADLINE: Duration = Duration::from_secs(10);
 /// Longest command line accepted, CRLF included (RFC 5321 §4.5.3.1.4 says 512).
 const MAX_LINE: usize = 4096;
+/// Longest message kept; the rest of a longer one is read and dropped, and the message refused.
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// A message the server accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Whether it came over TLS (after STARTTLS).
+    pub tls: bool,
+    /// The server name the client sent in its TLS ClientHello (SNI), if any.
+    pub sni: Option<String>,
+    /// The reverse path of `MAIL FROM`, without the angle brackets.
+    pub mail_from: String,
+    /// The forward paths of `RCPT TO`, without the angle brackets.
+    pub rcpt_to: Vec<String>,
+    /// The message, dot-unstuffed, each line ending in CRLF.
+    pub data: String,
+}
 
 /// What a server does with each connection.
 #[derive(Clone, Debug)]
@@ -58,6 +78,8 @@ struct State {
     starttls: AtomicUsize,
     handshakes: AtomicUsize,
     quits: AtomicUsize,
+    mails: AtomicUsize,
+    received: Mutex<Vec<Received>>,
     conns: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -105,6 +127,8 @@ impl SmtpServer {
             starttls: AtomicUsize::new(0),
             handshakes: AtomicUsize::new(0),
             quits: AtomicUsize::new(0),
+            mails: AtomicUsize::new(0),
+            received: Mutex::new(Vec::new()),
             conns: Mutex::new(Vec::new()),
         });
         let st = state.clone();
@@ -144,6 +168,16 @@ impl SmtpServer {
     /// QUIT commands received.
     pub fn quits(&self) -> usize {
         self.state.quits.load(Ordering::SeqCst)
+    }
+
+    /// MAIL commands received, over TLS or not, whatever happened next.
+    pub fn mail_commands(&self) -> usize {
+        self.state.mails.load(Ordering::SeqCst)
+    }
+
+    /// The messages accepted so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.state.received).clone()
     }
 }
 
@@ -226,6 +260,8 @@ struct Session<'a, S: Read + Write> {
     stream: S,
     buf: Vec<u8>,
     state: &'a State,
+    /// The SNI of the TLS session, if any.
+    sni: Option<String>,
 }
 
 enum Line {
@@ -275,7 +311,7 @@ fn handle_conn(sock: TcpStream, state: &State) {
     let _ = sock.set_nodelay(true);
     let _ = sock.set_read_timeout(Some(POLL));
     let _ = sock.set_write_timeout(Some(Duration::from_secs(1)));
-    let mut plain = Session { stream: &sock, buf: Vec::new(), state };
+    let mut plain = Session { stream: &sock, buf: Vec::new(), state, sni: None };
     let next = match state.behaviour {
         Behaviour::CloseAtOnce => Next::Close,
         Behaviour::Reject => {
@@ -322,6 +358,9 @@ fn commands<S: Read + Write>(session: &mut Session<'_, S>, tls: bool) -> Next {
     let state = session.state;
     let offers_starttls = !tls
         && matches!(state.behaviour, Behaviour::Starttls(_) | Behaviour::StarttlsTls12(_) | Behaviour::StarttlsRefused);
+    // The mail transaction: the reverse path once MAIL was accepted, then the forward paths.
+    let mut mail_from: Option<String> = None;
+    let mut rcpt_to: Vec<String> = Vec::new();
     loop {
         let line = match session.read_line() {
             Line::Command(line) => line,
@@ -329,7 +368,45 @@ fn commands<S: Read + Write>(session: &mut Session<'_, S>, tls: bool) -> Next {
         };
         let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
         let reply = match verb.as_str() {
+            "MAIL" => {
+                state.mails.fetch_add(1, Ordering::SeqCst);
+                match (&mail_from, argument(&line, "MAIL FROM:")) {
+                    (Some(_), _) => "503 5.5.1 nested MAIL command\r\n",
+                    (None, None) => "501 5.5.4 syntax: MAIL FROM:<address>\r\n",
+                    (None, Some(path)) => {
+                        mail_from = Some(path);
+                        "250 2.1.0 ok\r\n"
+                    }
+                }
+            }
+            "RCPT" => match (&mail_from, argument(&line, "RCPT TO:")) {
+                (None, _) => "503 5.5.1 need MAIL first\r\n",
+                (Some(_), None) => "501 5.5.4 syntax: RCPT TO:<address>\r\n",
+                (Some(_), Some(path)) => {
+                    rcpt_to.push(path);
+                    "250 2.1.5 ok\r\n"
+                }
+            },
+            "DATA" if rcpt_to.is_empty() => "503 5.5.1 need RCPT first\r\n",
+            "DATA" => {
+                if !session.send("354 end data with <CR><LF>.<CR><LF>\r\n") {
+                    return Next::Close;
+                }
+                let Some(data) = read_data(session) else { return Next::Close };
+                let from = mail_from.take().unwrap_or_default();
+                let to = std::mem::take(&mut rcpt_to);
+                match data {
+                    Some(data) => {
+                        let sni = session.sni.clone();
+                        lock(&state.received).push(Received { tls, sni, mail_from: from, rcpt_to: to, data });
+                        "250 2.0.0 accepted\r\n"
+                    }
+                    None => "552 5.3.4 message too big\r\n",
+                }
+            }
             "EHLO" => {
+                mail_from = None;
+                rcpt_to.clear();
                 state.ehlos.fetch_add(1, Ordering::SeqCst);
                 if offers_starttls {
                     "250-mx.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
@@ -353,7 +430,12 @@ fn commands<S: Read + Write>(session: &mut Session<'_, S>, tls: bool) -> Next {
                 Behaviour::StarttlsRefused => "454 4.7.0 TLS not available due to temporary reason\r\n",
                 _ => "502 5.5.1 command not implemented\r\n",
             },
-            "NOOP" | "RSET" => "250 2.0.0 ok\r\n",
+            "RSET" => {
+                mail_from = None;
+                rcpt_to.clear();
+                "250 2.0.0 ok\r\n"
+            }
+            "NOOP" => "250 2.0.0 ok\r\n",
             "QUIT" => {
                 state.quits.fetch_add(1, Ordering::SeqCst);
                 let _ = session.send("221 2.0.0 bye\r\n");
@@ -363,6 +445,43 @@ fn commands<S: Read + Write>(session: &mut Session<'_, S>, tls: bool) -> Next {
         };
         if !session.send(reply) {
             return Next::Close;
+        }
+    }
+}
+
+/// The path of `MAIL FROM:<path>` or `RCPT TO:<path>` (prefix matched without regard to case),
+/// without the angle brackets and parameters.
+fn argument(line: &str, prefix: &str) -> Option<String> {
+    let head = line.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    let rest = line[prefix.len()..].trim_start();
+    let path = rest.strip_prefix('<')?;
+    let end = path.find('>')?;
+    Some(path[..end].to_owned())
+}
+
+/// Reads a message after 354 up to the line holding a single dot. `None` when the connection
+/// ended first; `Some(None)` when the message was longer than [`MAX_MESSAGE`].
+fn read_data<S: Read + Write>(session: &mut Session<'_, S>) -> Option<Option<String>> {
+    let mut data = String::new();
+    let mut too_big = false;
+    loop {
+        let line = match session.read_line() {
+            Line::Command(line) => line,
+            Line::End => return None,
+        };
+        if line == "." {
+            return Some((!too_big).then_some(data));
+        }
+        // RFC 5321 §4.5.2: a leading dot was doubled by the client.
+        let line = line.strip_prefix('.').unwrap_or(&line);
+        if data.len() + line.len() + 2 > MAX_MESSAGE {
+            too_big = true;
+        } else {
+            data.push_str(line);
+            data.push_str("\r\n");
         }
     }
 }
@@ -388,7 +507,8 @@ fn serve_tls(sock: &TcpStream, config: Arc<ServerConfig>, state: &State) {
         }
     }
     state.handshakes.fetch_add(1, Ordering::SeqCst);
-    let mut session = Session { stream: StreamOwned::new(conn, sock), buf: Vec::new(), state };
+    let sni = conn.server_name().map(str::to_owned);
+    let mut session = Session { stream: StreamOwned::new(conn, sock), buf: Vec::new(), state, sni };
     let _ = commands(&mut session, true);
     session.stream.conn.send_close_notify();
     let _ = session.stream.flush();
