@@ -372,7 +372,9 @@ const char *mtasts_policy_warning(const mtasts_policy *policy);
 void mtasts_policy_free(mtasts_policy *policy);
 
 /**
- * The Exim lookup: `${dlfunc{/path/libmtasts.so}{mta_sts_lookup}{$domain}}`.
+ * The Exim lookup: `${dlfunc{/path/libmtasts.so}{mta_sts_lookup}{$domain}}`, in the
+ * `address_data` of the MTA-STS router itself (the reference pattern). The shipped
+ * configuration uses `mta_sts_policy()` instead, which also explains answers without a policy.
  *
  * Takes one argument, the recipient domain. Returns:
  * - `MTASTS_EXIM_OK` when an `enforce` or `testing` policy applies, with the Exim line as the
@@ -387,11 +389,42 @@ void mtasts_policy_free(mtasts_policy *policy);
  *
  * The yield is set on every return except when `yield` itself is NULL (then
  * `MTASTS_EXIM_ERROR`). It is one line of printable ASCII that belongs to the library and
- * stays valid until the next call of `mta_sts_lookup()` or `mta_sts_mx_allowed()` on the same
- * thread. The arguments are borrowed for the call only. Thread-safe; see the process notes at
- * the top of this header.
+ * stays valid until the next call of `mta_sts_lookup()`, `mta_sts_policy()` or
+ * `mta_sts_mx_allowed()` on the same thread. The arguments are borrowed for the call only.
+ * Thread-safe; see the process notes at the top of this header.
  */
 int mta_sts_lookup(unsigned char **yield, int argc, unsigned char **argv);
+
+/**
+ * The Exim policy line: `${dlfunc{/path/libmtasts.so}{mta_sts_policy}{$domain}}`, in the
+ * `address_data` of a lookup router that declines, for the routers after it to read with
+ * `${extract}`.
+ *
+ * Takes one argument, the recipient domain. Returns `MTASTS_EXIM_OK` with the line of
+ * `mta-sts query --format exim` (one line for `${extract}`, the key `mode` first) for every
+ * answer about the domain:
+ * - an `enforce` or `testing` policy: `mode=enforce ignore="!^mail[.]example[.]com$ : *"
+ *   match="^(mail[.]example[.]com)$" max_age=604800 id="20160831085700Z"
+ *   mx="mail.example.com"`, as `mta_sts_lookup()` yields it;
+ * - a policy with mode `none`: `mode=none max_age=86400 id="..."`;
+ * - no policy: `mode=none`, plus `error="..."` with the reason when there is more to say than
+ *   "no record" (a policy host that cannot be reached and nothing cached, a broken policy);
+ * - a temporary failure with no usable cached policy: `mode=defer error="..."`; the address
+ *   must be deferred;
+ * - an argument that is not a domain that can have a policy (an address literal, an invalid
+ *   name, bytes that are not UTF-8, more than 1024 bytes): `mode=error error="..."`. For
+ *   routing this is "no policy": such a name cannot publish one, and deferring it would hold
+ *   the mail until it bounces. The shipped routers log it and deliver as usual.
+ *   (`mta_sts_lookup()` fails for bad bytes instead; here they are message data like any other
+ *   invalid name, as in the daemon's line mode.)
+ *
+ * Returns `MTASTS_EXIM_ERROR` only for faults an administrator must fix: `argc` not 1, `argv`
+ * or the argument NULL, a configuration that cannot be loaded, an internal error. Never
+ * `MTASTS_EXIM_FAIL` or `MTASTS_EXIM_FAIL_FORCED`.
+ *
+ * Yield, ownership and thread-safety as for `mta_sts_lookup()`.
+ */
+int mta_sts_policy(unsigned char **yield, int argc, unsigned char **argv);
 
 /**
  * The Exim MX check: `${dlfunc{/path/libmtasts.so}{mta_sts_mx_allowed}{$domain}{$host}}`.

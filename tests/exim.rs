@@ -79,9 +79,13 @@ fn shipped_configurations_keep_comments_on_lines_of_their_own() {
 
 #[test]
 fn shipped_variants_differ_only_in_the_lookup() {
+    // Everything after the lookup router is shared: the routers read the same line
+    // ("mode=... error=..."), whether it came from ${dlfunc}, ${run} or ${readsocket}.
     let dlfunc = blocks(&shipped(VARIANTS[0]));
-    for name in ["acl/acl_mtasts_report", "acl/acl_mtasts_nopolicy", "routers/mta_sts_nomatch", "routers/dnslookup"]
+    for name in ["acl/acl_mtasts_report", "acl/acl_mtasts_nopolicy"]
         .into_iter()
+        .chain(["routers/mta_sts_defer", "routers/mta_sts", "routers/mta_sts_nomatch"])
+        .chain(["routers/mta_sts_nopolicy_log", "routers/dnslookup"])
         .chain(["transports/remote_smtp", "transports/remote_smtp_mtasts", "transports/remote_smtp_mtasts_testing"])
         .chain(["retry"])
     {
@@ -90,12 +94,7 @@ fn shipped_variants_differ_only_in_the_lookup() {
             assert_eq!(blocks(&shipped(variant)).get(name), Some(first), "{name} differs in {variant}");
         }
     }
-    let run = blocks(&shipped(VARIANTS[1]));
-    let readsocket = blocks(&shipped(VARIANTS[2]));
-    for name in ["routers/mta_sts_defer", "routers/mta_sts", "routers/mta_sts_nopolicy_log"] {
-        assert_eq!(run.get(name), readsocket.get(name), "{name}");
-    }
-    // Every router list ends with the plain dnslookup router, after the MTA-STS ones.
+    // The same routers in the same order: the lookup first, the plain dnslookup router last.
     for variant in VARIANTS {
         let text = shipped(variant);
         let routers: Vec<&str> = text
@@ -106,8 +105,27 @@ fn shipped_variants_differ_only_in_the_lookup() {
             .lines()
             .filter(|l| !l.starts_with([' ', '#']) && l.ends_with(':'))
             .collect();
-        assert_eq!(routers.last(), Some(&"dnslookup:"), "{variant}: {routers:?}");
+        assert_eq!(
+            routers,
+            [
+                "mta_sts_lookup:",
+                "mta_sts_defer:",
+                "mta_sts:",
+                "mta_sts_nomatch:",
+                "mta_sts_nopolicy_log:",
+                "dnslookup:"
+            ],
+            "{variant}"
+        );
+        // The lookup router only sets $address_data and declines.
+        let lookup = &blocks(&text)["routers/mta_sts_lookup"];
+        assert!(lookup.contains("\n  driver = redirect\n"), "{variant}: {lookup}");
+        assert!(lookup.trim_end().ends_with("\n  data ="), "{variant}: {lookup}");
     }
+    // ${dlfunc} uses the entry point that always answers with the line.
+    let lookup = &dlfunc["routers/mta_sts_lookup"];
+    assert!(lookup.contains("{mta_sts_policy}{$domain}"), "{lookup}");
+    assert!(!shipped(VARIANTS[0]).contains("dnsdb"), "the dlfunc variant needs no DNS lookup of its own");
 }
 
 #[test]

@@ -1,4 +1,18 @@
-//! Exim `${dlfunc}` entry points: `mta_sts_lookup` and `mta_sts_mx_allowed`.
+//! Exim `${dlfunc}` entry points: `mta_sts_lookup`, `mta_sts_policy` and `mta_sts_mx_allowed`.
+//!
+//! Two lookups, one answer each way:
+//! - `mta_sts_lookup` is the reference's contract (`../shared/reference/mta-integration.md`
+//!   §1.4, §1.7): the line only for an active policy, a forced failure for "no policy" and a
+//!   failure for a temporary one, so that the lookup alone can sit in the `mta_sts` router's
+//!   `address_data`. Exim drops the message of a forced failure, so a router cannot log why a
+//!   domain has no policy.
+//! - `mta_sts_policy` always answers `OK` with the exim-dialect line
+//!   ([`mta_sts::render::exim`]), `mode=none error="..."` and `mode=defer error="..."`
+//!   included, as the `${run}` helper and the daemon's line mode do. `exim/mta-sts-dlfunc.conf`
+//!   uses it, so that all three shipped configurations share the routers after the lookup.
+//!
+//! Both go through the same argument checks, panic boundary, resolver and remembered lines;
+//! they differ only in how an answer becomes a reply ([`lookup`], [`policy`]).
 //!
 //! Exim calls `int fn(uschar **yield, int argc, uschar *argv[])` (`local_scan.h`; see
 //! `../shared/reference/mta-integration.md` §1.1-1.4). On `OK` it copies `*yield` into the
@@ -48,7 +62,9 @@ pub const MTASTS_EXIM_ERROR: c_int = 3;
 /// `address_data` then declines and the next router runs.
 pub const MTASTS_EXIM_FAIL_FORCED: c_int = 4;
 
-/// The Exim lookup: `${dlfunc{/path/libmtasts.so}{mta_sts_lookup}{$domain}}`.
+/// The Exim lookup: `${dlfunc{/path/libmtasts.so}{mta_sts_lookup}{$domain}}`, in the
+/// `address_data` of the MTA-STS router itself (the reference pattern). The shipped
+/// configuration uses `mta_sts_policy()` instead, which also explains answers without a policy.
 ///
 /// Takes one argument, the recipient domain. Returns:
 /// - `MTASTS_EXIM_OK` when an `enforce` or `testing` policy applies, with the Exim line as the
@@ -63,13 +79,46 @@ pub const MTASTS_EXIM_FAIL_FORCED: c_int = 4;
 ///
 /// The yield is set on every return except when `yield` itself is NULL (then
 /// `MTASTS_EXIM_ERROR`). It is one line of printable ASCII that belongs to the library and
-/// stays valid until the next call of `mta_sts_lookup()` or `mta_sts_mx_allowed()` on the same
-/// thread. The arguments are borrowed for the call only. Thread-safe; see the process notes at
-/// the top of this header.
+/// stays valid until the next call of `mta_sts_lookup()`, `mta_sts_policy()` or
+/// `mta_sts_mx_allowed()` on the same thread. The arguments are borrowed for the call only.
+/// Thread-safe; see the process notes at the top of this header.
 #[no_mangle]
 pub unsafe extern "C" fn mta_sts_lookup(r#yield: *mut *mut c_uchar, argc: c_int, argv: *mut *mut c_uchar) -> c_int {
     // SAFETY: forwarded from Exim's ABI, which this function's contract restates.
-    unsafe { entry("mta_sts_lookup", &["domain"], r#yield, argc, argv, lookup) }
+    unsafe { entry("mta_sts_lookup", &["domain"], r#yield, argc, argv, lookup, fail_input) }
+}
+
+/// The Exim policy line: `${dlfunc{/path/libmtasts.so}{mta_sts_policy}{$domain}}`, in the
+/// `address_data` of a lookup router that declines, for the routers after it to read with
+/// `${extract}`.
+///
+/// Takes one argument, the recipient domain. Returns `MTASTS_EXIM_OK` with the line of
+/// `mta-sts query --format exim` (one line for `${extract}`, the key `mode` first) for every
+/// answer about the domain:
+/// - an `enforce` or `testing` policy: `mode=enforce ignore="!^mail[.]example[.]com$ : *"
+///   match="^(mail[.]example[.]com)$" max_age=604800 id="20160831085700Z"
+///   mx="mail.example.com"`, as `mta_sts_lookup()` yields it;
+/// - a policy with mode `none`: `mode=none max_age=86400 id="..."`;
+/// - no policy: `mode=none`, plus `error="..."` with the reason when there is more to say than
+///   "no record" (a policy host that cannot be reached and nothing cached, a broken policy);
+/// - a temporary failure with no usable cached policy: `mode=defer error="..."`; the address
+///   must be deferred;
+/// - an argument that is not a domain that can have a policy (an address literal, an invalid
+///   name, bytes that are not UTF-8, more than 1024 bytes): `mode=error error="..."`. For
+///   routing this is "no policy": such a name cannot publish one, and deferring it would hold
+///   the mail until it bounces. The shipped routers log it and deliver as usual.
+///   (`mta_sts_lookup()` fails for bad bytes instead; here they are message data like any other
+///   invalid name, as in the daemon's line mode.)
+///
+/// Returns `MTASTS_EXIM_ERROR` only for faults an administrator must fix: `argc` not 1, `argv`
+/// or the argument NULL, a configuration that cannot be loaded, an internal error. Never
+/// `MTASTS_EXIM_FAIL` or `MTASTS_EXIM_FAIL_FORCED`.
+///
+/// Yield, ownership and thread-safety as for `mta_sts_lookup()`.
+#[no_mangle]
+pub unsafe extern "C" fn mta_sts_policy(r#yield: *mut *mut c_uchar, argc: c_int, argv: *mut *mut c_uchar) -> c_int {
+    // SAFETY: forwarded from Exim's ABI, which this function's contract restates.
+    unsafe { entry("mta_sts_policy", &["domain"], r#yield, argc, argv, policy, error_line) }
 }
 
 /// The Exim MX check: `${dlfunc{/path/libmtasts.so}{mta_sts_mx_allowed}{$domain}{$host}}`.
@@ -86,7 +135,7 @@ pub unsafe extern "C" fn mta_sts_lookup(r#yield: *mut *mut c_uchar, argc: c_int,
 #[no_mangle]
 pub unsafe extern "C" fn mta_sts_mx_allowed(r#yield: *mut *mut c_uchar, argc: c_int, argv: *mut *mut c_uchar) -> c_int {
     // SAFETY: forwarded from Exim's ABI, which this function's contract restates.
-    unsafe { entry("mta_sts_mx_allowed", &["domain", "mx host"], r#yield, argc, argv, mx_allowed) }
+    unsafe { entry("mta_sts_mx_allowed", &["domain", "mx host"], r#yield, argc, argv, mx_allowed, fail_input) }
 }
 
 /// What an entry point answers.
@@ -122,15 +171,26 @@ impl Reply {
     }
 }
 
+/// The resolver of this process, or the `ERROR` reply of entry point `name` when the
+/// configuration cannot be loaded.
+fn resolver(name: &str) -> Result<Arc<Resolver>, Reply> {
+    process_resolver().map_err(|e| Reply::Error(format!("{name}: {e}")))
+}
+
+/// The answer about `domain`, asked about the MX host `mx` if any: invalid when `domain` is not
+/// a name that can have a policy.
+fn answer(resolver: &Resolver, domain: &str, mx: Option<Domain>) -> Answer {
+    match Domain::parse(domain) {
+        Ok(domain) => Answer::Decided { decision: resolver.lookup(&domain), mx },
+        Err(e) => Answer::Invalid(Error::Domain(e)),
+    }
+}
+
 /// `mta_sts_lookup` after the arguments were checked.
 fn lookup(args: &[&str]) -> Reply {
-    let resolver = match process_resolver() {
-        Ok(resolver) => resolver,
-        Err(e) => return Reply::Error(format!("mta_sts_lookup: {e}")),
-    };
-    let answer = match Domain::parse(args[0]) {
-        Ok(domain) => Answer::Decided { decision: resolver.lookup(&domain), mx: None },
-        Err(e) => Answer::Invalid(Error::Domain(e)),
+    let answer = match resolver("mta_sts_lookup") {
+        Ok(resolver) => answer(&resolver, args[0], None),
+        Err(reply) => return reply,
     };
     let active = matches!(&answer, Answer::Decided { decision, .. } if decision.active_policy().is_some());
     match answer.status() {
@@ -147,20 +207,27 @@ fn lookup(args: &[&str]) -> Reply {
     }
 }
 
+/// `mta_sts_policy` after the arguments were checked: the line of every answer. Lines of
+/// answers about a domain are remembered like those of `mta_sts_lookup`, and shared with it (the
+/// same answer renders to the same line); the line of an invalid name is rendered each time.
+fn policy(args: &[&str]) -> Reply {
+    match resolver("mta_sts_policy") {
+        Ok(resolver) => remembered_line(answer(&resolver, args[0], None)),
+        Err(reply) => reply,
+    }
+}
+
 /// `mta_sts_mx_allowed` after the arguments were checked.
 fn mx_allowed(args: &[&str]) -> Reply {
-    let resolver = match process_resolver() {
+    let resolver = match resolver("mta_sts_mx_allowed") {
         Ok(resolver) => resolver,
-        Err(e) => return Reply::Error(format!("mta_sts_mx_allowed: {e}")),
+        Err(reply) => return reply,
     };
     let host = match Domain::parse(args[1]) {
         Ok(host) => host,
         Err(e) => return Reply::Fail(format!("mta-sts: error: mx host: {e}")),
     };
-    let answer = match Domain::parse(args[0]) {
-        Ok(domain) => Answer::Decided { decision: resolver.lookup(&domain), mx: Some(host) },
-        Err(e) => Answer::Invalid(Error::Domain(e)),
-    };
+    let answer = answer(&resolver, args[0], Some(host));
     match answer.status() {
         Status::Policy | Status::NoPolicy => match answer.mx_allowed() {
             Some(true) => Reply::Ok("yes".to_owned()),
@@ -177,7 +244,22 @@ fn message(answer: &Answer) -> String {
     format!("mta-sts: {}", render::text::render(answer))
 }
 
-/// Checks the arguments, runs `f` inside the panic boundary and sets the yield.
+/// The reply of `mta_sts_lookup` and `mta_sts_mx_allowed` to an argument that is not
+/// acceptable text (`reason`): `FAIL`, so the address is deferred.
+fn fail_input(name: &str, reason: String) -> Reply {
+    Reply::Fail(format!("{name}: {reason}"))
+}
+
+/// The reply of `mta_sts_policy` to an argument that is not acceptable text (`reason`): the line
+/// of an invalid name, `mode=error error="..."`.
+fn error_line(_name: &str, reason: String) -> Reply {
+    Reply::Ok(format!("mode=error error={}", render::exim::quote(&reason)))
+}
+
+/// Checks the arguments, runs `f` inside the panic boundary and sets the yield. An argument
+/// that is not acceptable text (over-long, not UTF-8) is bad bytes from the message (a tainted
+/// `$domain`), not a configuration fault: `bad_input` answers it, given the entry point's name
+/// and the reason.
 ///
 /// # Safety
 ///
@@ -190,6 +272,7 @@ unsafe fn entry(
     argc: c_int,
     argv: *mut *mut c_uchar,
     f: fn(&[&str]) -> Reply,
+    bad_input: fn(&str, String) -> Reply,
 ) -> c_int {
     if r#yield.is_null() {
         // Nowhere to put a message; Exim always passes a pointer.
@@ -199,7 +282,8 @@ unsafe fn entry(
         // SAFETY: forwarded contract.
         match unsafe { arguments(name, params, argc, argv) } {
             Ok(args) => f(&args),
-            Err(reply) => reply,
+            Err(Refused::Call(message)) => Reply::Error(message),
+            Err(Refused::Input(reason)) => bad_input(name, reason),
         }
     })
     .unwrap_or_else(|panic| Reply::Error(format!("{name}: internal error: {panic}")));
@@ -209,7 +293,17 @@ unsafe fn entry(
     code
 }
 
-/// The `argc` arguments as text, or the reply refusing them.
+/// Why the arguments of a call were refused.
+enum Refused {
+    /// The call itself is wrong (argument count, NULL pointers): the Exim configuration, or
+    /// whatever calls the entry point, must be fixed. The message names the entry point.
+    Call(String),
+    /// An argument is not acceptable text: more than [`MAX_STRING`] bytes, or not UTF-8. The
+    /// reason names the argument, not the entry point.
+    Input(String),
+}
+
+/// The `argc` arguments as text, or why they are refused.
 ///
 /// # Safety
 ///
@@ -219,13 +313,13 @@ unsafe fn arguments<'a>(
     params: &[&str],
     argc: c_int,
     argv: *mut *mut c_uchar,
-) -> Result<Vec<&'a str>, Reply> {
+) -> Result<Vec<&'a str>, Refused> {
     let usage = || format!("{name}: expected {} argument(s) ({}), got {argc}", params.len(), params.join(", "));
     if usize::try_from(argc).ok() != Some(params.len()) {
-        return Err(Reply::Error(usage()));
+        return Err(Refused::Call(usage()));
     }
     if argv.is_null() {
-        return Err(Reply::Error(format!("{name}: argv is NULL")));
+        return Err(Refused::Call(format!("{name}: argv is NULL")));
     }
     let mut args = Vec::with_capacity(params.len());
     for (i, param) in params.iter().enumerate() {
@@ -234,9 +328,8 @@ unsafe fn arguments<'a>(
         // SAFETY: each argument is NULL or NUL-terminated and lives for the call.
         match unsafe { boundary::c_str(arg, MAX_STRING) } {
             Ok(text) => args.push(text),
-            Err(StrError::Null) => return Err(Reply::Error(format!("{name}: {param} argument is NULL"))),
-            // Bad bytes from the message (a tainted $domain) are input, not configuration.
-            Err(e) => return Err(Reply::Fail(format!("{name}: {}", e.describe(&format!("{param} argument"))))),
+            Err(StrError::Null) => return Err(Refused::Call(format!("{name}: {param} argument is NULL"))),
+            Err(e) => return Err(Refused::Input(e.describe(&format!("{param} argument")))),
         }
     }
     Ok(args)
@@ -245,8 +338,8 @@ unsafe fn arguments<'a>(
 thread_local! {
     /// The text `*yield` points at after a failure, until the next call on this thread.
     static YIELD: RefCell<Option<CString>> = const { RefCell::new(None) };
-    /// Per domain, the last answer with a policy and its Exim line; `*yield` may point at a
-    /// line until the next call on this thread.
+    /// Per domain, the last answer and its Exim line; `*yield` may point at a line until the
+    /// next call on this thread.
     static LINES: RefCell<HashMap<Domain, (Answer, CString)>> = RefCell::new(HashMap::new());
 }
 
@@ -255,8 +348,8 @@ thread_local! {
 /// growing without end.
 const MAX_LINES: usize = 1024;
 
-/// The Exim line of `answer`, a policy answer: the remembered one if this thread rendered the
-/// same answer for the domain before, else newly rendered and remembered.
+/// The Exim line of `answer`: the remembered one if this thread rendered the same answer for the
+/// domain before, else newly rendered and remembered (an invalid name's line is only rendered).
 fn remembered_line(answer: Answer) -> Reply {
     let Answer::Decided { decision, .. } = &answer else {
         return Reply::Ok(render::exim::render(&answer));
@@ -393,16 +486,39 @@ mod tests {
         let mut arg = *b"example.com\0";
         let mut argv = [arg.as_mut_ptr()];
         let mut y: *mut c_uchar = std::ptr::null_mut();
-        let code =
-            unsafe { entry("mta_sts_test", &["domain"], &mut y, 1, argv.as_mut_ptr(), |_| panic!("boom\nagain")) };
+        let code = unsafe {
+            entry("mta_sts_test", &["domain"], &mut y, 1, argv.as_mut_ptr(), |_| panic!("boom\nagain"), fail_input)
+        };
         assert_eq!(code, MTASTS_EXIM_ERROR);
         let text = unsafe { CStr::from_ptr(y.cast()) }.to_str().unwrap();
         assert!(text.starts_with("mta_sts_test: internal error: panic at ffi/src/exim.rs:"), "{text}");
         assert!(text.ends_with(": boom?again"), "{text}");
         // The library is still usable: the same entry answers normally afterwards.
-        let code =
-            unsafe { entry("mta_sts_test", &["domain"], &mut y, 1, argv.as_mut_ptr(), |a| Reply::Ok(a[0].to_owned())) };
+        let code = unsafe { entry("mta_sts_test", &["domain"], &mut y, 1, argv.as_mut_ptr(), echo, fail_input) };
         assert_eq!(code, MTASTS_EXIM_OK);
         assert_eq!(unsafe { CStr::from_ptr(y.cast()) }, c"example.com");
+    }
+
+    fn echo(args: &[&str]) -> Reply {
+        Reply::Ok(args[0].to_owned())
+    }
+
+    #[test]
+    fn bad_bytes_are_input_and_a_wrong_call_is_an_error_whatever_the_entry_point() {
+        let mut arg = *b"\xff.example\0";
+        let mut argv = [arg.as_mut_ptr()];
+        let mut y: *mut c_uchar = std::ptr::null_mut();
+        let text = |y: *mut c_uchar| unsafe { CStr::from_ptr(y.cast()) }.to_str().unwrap().to_owned();
+        let code = unsafe { entry("mta_sts_test", &["domain"], &mut y, 1, argv.as_mut_ptr(), echo, fail_input) };
+        assert_eq!((code, text(y).as_str()), (MTASTS_EXIM_FAIL, "mta_sts_test: domain argument is not UTF-8"));
+        let code = unsafe { entry("mta_sts_test", &["domain"], &mut y, 1, argv.as_mut_ptr(), echo, error_line) };
+        assert_eq!((code, text(y).as_str()), (MTASTS_EXIM_OK, r#"mode=error error="domain argument is not UTF-8""#));
+        for bad_input in [fail_input, error_line] {
+            let code = unsafe { entry("mta_sts_test", &["domain"], &mut y, 2, argv.as_mut_ptr(), echo, bad_input) };
+            assert_eq!(
+                (code, text(y).as_str()),
+                (MTASTS_EXIM_ERROR, "mta_sts_test: expected 1 argument(s) (domain), got 2")
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! | [`error`] | `mtasts_result`, `mtasts_strerror()`, `mtasts_last_error()` |
 //! | [`resolver`] | `mtasts_resolver` (shared, `Arc`) |
 //! | [`policy`] | `mtasts_policy` (owned by the caller, `Box`) |
-//! | [`exim`] | `mta_sts_lookup()`, `mta_sts_mx_allowed()` for `${dlfunc}` |
+//! | [`exim`] | `mta_sts_lookup()`, `mta_sts_policy()`, `mta_sts_mx_allowed()` for `${dlfunc}` |
 //! | `boundary` | nothing: the panic boundary and the argument guards |
 //!
 //! Process model (see `../shared/reference/mta-integration.md` §1.3): the library starts no

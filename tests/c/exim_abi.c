@@ -29,9 +29,11 @@ typedef int exim_dlfunc_t(uschar **yield, int argc, uschar *argv[]);
 
 /* The header's prototypes have Exim's type, and its constants Exim's values. */
 static exim_dlfunc_t *const linked_lookup = mta_sts_lookup;
+static exim_dlfunc_t *const linked_policy = mta_sts_policy;
 static exim_dlfunc_t *const linked_mx_allowed = mta_sts_mx_allowed;
 
 static exim_dlfunc_t *lookup;
+static exim_dlfunc_t *policy;
 static exim_dlfunc_t *mx_allowed;
 
 #define ENFORCE_LINE                                                                        \
@@ -64,6 +66,8 @@ static void linked(void) {
   const char *y;
   CHECK(call(linked_lookup, &y, "enforce.example", NULL) == OK);
   CHECK_PREFIX(y, "mode=enforce ");
+  CHECK(call(linked_policy, &y, "nopolicy.example", NULL) == OK);
+  CHECK_STR(y, "mode=none");
   CHECK(call(linked_mx_allowed, &y, "enforce.example", "mail.enforce.example") == OK);
   CHECK_STR(y, "yes");
 }
@@ -74,6 +78,8 @@ static void broken_configuration(const char *config) {
   CHECK(setenv("MTA_STS_CONFIG", "/nonexistent/mta-sts.toml", 1) == 0);
   CHECK(call(lookup, &y, "enforce.example", NULL) == ERROR);
   CHECK_PREFIX(y, "mta_sts_lookup: config: cannot read /nonexistent/mta-sts.toml: ");
+  CHECK(call(policy, &y, "enforce.example", NULL) == ERROR);
+  CHECK_PREFIX(y, "mta_sts_policy: config: cannot read /nonexistent/mta-sts.toml: ");
   CHECK(call(mx_allowed, &y, "enforce.example", "mail.enforce.example") == ERROR);
   CHECK_PREFIX(y, "mta_sts_mx_allowed: config: cannot read /nonexistent/mta-sts.toml: ");
   CHECK(setenv("MTA_STS_CONFIG", config, 1) == 0);
@@ -117,6 +123,56 @@ static void lookups(void) {
   CHECK_STR(y, "mta-sts: error: domain: address literals have no MTA-STS policy");
   CHECK(call(lookup, &y, "a\x01" "b.example", NULL) == FAIL_FORCED);
   CHECK_STR(y, "mta-sts: error: domain: invalid character \"\\x01\"");
+}
+
+/* mta_sts_policy: OK with the exim-dialect line for every answer about the domain. */
+static void policies(void) {
+  const char *y, *kept;
+
+  CHECK(call(policy, &y, "enforce.example", NULL) == OK);
+  CHECK_STR(y, ENFORCE_LINE);
+  CHECK(call(policy, &y, "ENFORCE.example.", NULL) == OK);
+  CHECK_STR(y, ENFORCE_LINE);
+  CHECK(call(policy, &y, "testing.example", NULL) == OK);
+  CHECK_STR(y, TESTING_LINE);
+
+  /* Mode none, no policy: "mode=none", with the reason when there is one. */
+  CHECK(call(policy, &y, "none.example", NULL) == OK);
+  CHECK_STR(y, "mode=none max_age=86400 id=\"n1\"");
+  CHECK(call(policy, &y, "nopolicy.example", NULL) == OK);
+  CHECK_STR(y, "mode=none");
+  CHECK(call(policy, &y, "broken.example", NULL) == OK);
+  CHECK_STR(y, "mode=none error=\"fetch: HTTP status 404, expected 200\"");
+
+  /* Temporary failure: "mode=defer" and the reason; the routers defer the address. */
+  CHECK(call(policy, &y, "tempfail.example", NULL) == OK);
+  CHECK_STR(y,
+            "mode=defer error=\"dns: _mta-sts.tempfail.example.: server answered Server Failure\"");
+  /* Again, the same line. */
+  CHECK(call(policy, &y, "tempfail.example", NULL) == OK);
+  CHECK_STR(y,
+            "mode=defer error=\"dns: _mta-sts.tempfail.example.: server answered Server Failure\"");
+
+  /* Input that cannot have a policy, bad bytes included: "mode=error" and the reason. */
+  CHECK(call(policy, &y, "a..b", NULL) == OK);
+  CHECK_STR(y, "mode=error error=\"domain: empty label\"");
+  CHECK(call(policy, &y, "", NULL) == OK);
+  CHECK_STR(y, "mode=error error=\"domain: empty\"");
+  CHECK(call(policy, &y, "[192.0.2.1]", NULL) == OK);
+  CHECK_STR(y, "mode=error error=\"domain: address literals have no MTA-STS policy\"");
+  CHECK(call(policy, &y, "a\x01" "b.example", NULL) == OK);
+  CHECK_STR(y, "mode=error error=\"domain: invalid character '/x01'\"");
+
+  /* The yield stays valid after the call, until the next call on this thread, whether it is a
+   * remembered line or not; the two lookups share the remembered lines. */
+  CHECK(call(policy, &y, "enforce.example", NULL) == OK);
+  kept = y;
+  CHECK(call(lookup, &y, "enforce.example", NULL) == OK);
+  CHECK_STR(kept, ENFORCE_LINE);
+  CHECK_STR(y, ENFORCE_LINE);
+  CHECK(call(policy, &y, "[192.0.2.1]", NULL) == OK);
+  kept = y;
+  CHECK_STR(kept, "mode=error error=\"domain: address literals have no MTA-STS policy\"");
 }
 
 static void mx_checks(void) {
@@ -167,6 +223,19 @@ static void bad_arguments(void) {
   CHECK_STR((const char *)yield, "mta_sts_mx_allowed: mx host argument is NULL");
   CHECK(lookup(NULL, 1, argv) == ERROR);
 
+  /* mta_sts_policy: the same faults are ERROR. */
+  argv[0] = NULL;
+  CHECK(call(policy, &y, NULL, NULL) == ERROR);
+  CHECK_STR(y, "mta_sts_policy: expected 1 argument(s) (domain), got 0");
+  CHECK(call(policy, &y, "enforce.example", "extra") == ERROR);
+  CHECK_STR(y, "mta_sts_policy: expected 1 argument(s) (domain), got 2");
+  CHECK(policy(&yield, 1, NULL) == ERROR);
+  CHECK_STR((const char *)yield, "mta_sts_policy: argv is NULL");
+  CHECK(policy(&yield, 1, argv) == ERROR);
+  CHECK_STR((const char *)yield, "mta_sts_policy: domain argument is NULL");
+  argv[0] = (uschar *)"enforce.example";
+  CHECK(policy(NULL, 1, argv) == ERROR);
+
   /* Bad bytes are input: FAIL. */
   CHECK(call(lookup, &y, "\xff.example", NULL) == FAIL);
   CHECK_STR(y, "mta_sts_lookup: domain argument is not UTF-8");
@@ -177,6 +246,12 @@ static void bad_arguments(void) {
   long_arg[2000] = '\0';
   CHECK(call(lookup, &y, long_arg, NULL) == FAIL);
   CHECK_STR(y, "mta_sts_lookup: domain argument is longer than 1024 bytes");
+
+  /* mta_sts_policy: bad bytes are an invalid name like any other, "mode=error". */
+  CHECK(call(policy, &y, "\xff.example", NULL) == OK);
+  CHECK_STR(y, "mode=error error=\"domain argument is not UTF-8\"");
+  CHECK(call(policy, &y, long_arg, NULL) == OK);
+  CHECK_STR(y, "mode=error error=\"domain argument is longer than 1024 bytes\"");
   free(long_arg);
 }
 
@@ -194,12 +269,14 @@ int main(int argc, char **argv) {
   }
   /* POSIX's sanctioned way to turn a dlsym result into a function pointer. */
   *(void **)(&lookup) = dlsym(lib, "mta_sts_lookup");
+  *(void **)(&policy) = dlsym(lib, "mta_sts_policy");
   *(void **)(&mx_allowed) = dlsym(lib, "mta_sts_mx_allowed");
-  CHECK(lookup != NULL && mx_allowed != NULL);
+  CHECK(lookup != NULL && policy != NULL && mx_allowed != NULL);
 
   codes();
   broken_configuration(argv[2]);
   lookups();
+  policies();
   mx_checks();
   bad_arguments();
   linked();

@@ -1,13 +1,18 @@
 //! Exim's own expansion of the `${dlfunc}` entry points (issue 5): `exim -C <test.conf> -be
-//! '${dlfunc{.../libmtasts.so}{mta_sts_lookup}{DOMAIN}}'` for enforce, testing, none, no policy,
-//! broken policy and temporary-failure domains published by the in-process DNS and HTTPS
-//! servers, and what Exim does with each answer.
+//! '${dlfunc{.../libmtasts.so}{mta_sts_lookup}{DOMAIN}}'` (and `mta_sts_policy`,
+//! `mta_sts_mx_allowed`) for enforce, testing, none, no policy, broken policy and
+//! temporary-failure domains published by the in-process DNS and HTTPS servers, and what Exim
+//! does with each answer.
 //!
 //! `-be` prints the expansion, or `Failed: <message>` for a failure of any kind, and exits 0
 //! either way. Forced (`FAIL_FORCED`) and plain (`FAIL`) failures look alike here; the routers
 //! of `delivery.rs` tell them apart (decline and deliver, defer), and `tests/c/exim_abi.c`
 //! checks the codes. What `-be` does show is that neither is logged, while `ERROR` is (Exim
-//! writes the log lines of `-be` to its standard error).
+//! writes the log lines of `-be` to its standard error). `mta_sts_policy`, which the shipped
+//! `exim/mta-sts-dlfunc.conf` uses, never fails for an answer: every outcome is a line.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 
 use hickory_proto::rr::RecordType;
 
@@ -53,6 +58,7 @@ fn dlfunc_entry_points_answer_exim_be() {
     );
     let lib = sb.lib.display().to_string();
     let lookup = |domain: &str| format!("${{dlfunc{{{lib}}}{{mta_sts_lookup}}{{{domain}}}}}");
+    let policy = |domain: &str| format!("${{dlfunc{{{lib}}}{{mta_sts_policy}}{{{domain}}}}}");
     let mx_allowed =
         |domain: &str, host: &str| format!("${{dlfunc{{{lib}}}{{mta_sts_mx_allowed}}{{{domain}}}{{{host}}}}}");
     // The printed expansions, one per line, and what Exim logged.
@@ -105,6 +111,73 @@ fn dlfunc_entry_points_answer_exim_be() {
     ];
     assert_eq!(got, want);
 
+    // mta_sts_policy: every answer is a line, the same as `mta-sts query --format exim` prints.
+    let got = be(&[
+        policy("enforce.example"),
+        policy("testing.example"),
+        policy("none.example"),
+        policy("nopolicy.example"),
+        policy("broken.example"),
+        policy("tempfail.example"),
+        policy("[192.0.2.1]"),
+        policy("a..example"),
+        policy("Enforce.Example."),
+    ]);
+    let want = [
+        ENFORCE_LINE,
+        TESTING_LINE,
+        r#"mode=none max_age=600 id="n1""#,
+        "mode=none",
+        r#"mode=none error="policy: version 'STSv2' is not STSv1""#,
+        r#"mode=defer error="dns: _mta-sts.tempfail.example.: server answered Server Failure""#,
+        r#"mode=error error="domain: address literals have no MTA-STS policy""#,
+        r#"mode=error error="domain: empty label""#,
+        ENFORCE_LINE,
+    ];
+    assert_eq!(got, want);
+
+    // What the shipped routers read from it: the mode, and the reason that mta_sts_nopolicy_log
+    // logs and mta_sts_defer gives.
+    let extract = |key: &str, domain: &str| format!("[${{extract{{{key}}}{{{}}}}}]", policy(domain));
+    let got = be(&[
+        extract("mode", "testing.example"),
+        extract("match", "testing.example"),
+        extract("mode", "none.example"),
+        extract("error", "none.example"),
+        extract("error", "nopolicy.example"),
+        extract("mode", "broken.example"),
+        extract("error", "broken.example"),
+        extract("mode", "tempfail.example"),
+        extract("error", "tempfail.example"),
+        extract("mode", "[192.0.2.1]"),
+        extract("error", "[192.0.2.1]"),
+    ]);
+    let want = [
+        "[testing]",
+        "[^(mx[.]testing[.]example)$]",
+        "[none]",
+        "[]",
+        "[]",
+        "[none]",
+        "[policy: version 'STSv2' is not STSv1]",
+        "[defer]",
+        "[dns: _mta-sts.tempfail.example.: server answered Server Failure]",
+        "[error]",
+        "[domain: address literals have no MTA-STS policy]",
+    ];
+    assert_eq!(got, want);
+
+    // Bytes that are not UTF-8 in the domain are an invalid name too, not a failure.
+    let mut cmd = sb.command(&conf, Some(&config));
+    let mut expansion = format!("${{dlfunc{{{lib}}}{{mta_sts_policy}}{{").into_bytes();
+    expansion.extend_from_slice(b"\xff.example}}");
+    cmd.arg("-be").arg(OsStr::from_bytes(&expansion));
+    let out = Sandbox::run(&mut cmd, "");
+    assert_eq!(
+        (String::from_utf8_lossy(&out.stdout).as_ref(), String::from_utf8_lossy(&out.stderr).as_ref()),
+        ("mode=error error=\"domain argument is not UTF-8\"\n", "")
+    );
+
     // What the shipped routers do with the line: ${extract} reads it, the regexes match one
     // label per "*" and nothing else.
     let line = lookup("enforce.example");
@@ -147,5 +220,11 @@ fn dlfunc_entry_points_answer_exim_be() {
     assert_eq!(got, ["Failed: mta_sts_lookup: expected 1 argument(s) (domain), got 2"]);
     let want =
         format!("dlfunc{{{lib}}}{{mta_sts_lookup}} failed (3): mta_sts_lookup: expected 1 argument(s) (domain), got 2");
+    assert!(logged.trim_end().ends_with(&want), "{logged}");
+    // The same for mta_sts_policy: a fault of the call is the one thing it fails for.
+    let (got, logged) = be_logged(&[format!("${{dlfunc{{{lib}}}{{mta_sts_policy}}{{a.example}}{{b.example}}}}")]);
+    assert_eq!(got, ["Failed: mta_sts_policy: expected 1 argument(s) (domain), got 2"]);
+    let want =
+        format!("dlfunc{{{lib}}}{{mta_sts_policy}} failed (3): mta_sts_policy: expected 1 argument(s) (domain), got 2");
     assert!(logged.trim_end().ends_with(&want), "{logged}");
 }

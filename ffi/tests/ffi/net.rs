@@ -80,7 +80,7 @@ impl Net {
     /// [`Net::config`] with another `fetch.ca_file`.
     pub fn config_with_ca(&self, name: &str, ca_file: &Path, cache_extra: &str) -> PathBuf {
         let text = format!(
-            "[dns]\nservers = [\"{dns}\"]\ntimeout = \"2s\"\n\n\
+            "[dns]\nservers = [\"{dns}\"]\ntimeout = \"10s\"\n\n\
              [fetch]\ntimeout = \"10s\"\nca_file = \"{ca}\"\nallow_private_addresses = true\ntest_policy_port = {port}\n\n\
              [cache]\n{cache}\n",
             dns = self.dns.addr(),
