@@ -203,7 +203,14 @@ pub struct HttpsServer {
 impl HttpsServer {
     /// Binds 127.0.0.1:0 and starts serving; certificates come from `ca`.
     pub fn start(ca: &TestCa) -> HttpsServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind https listener");
+        Self::start_on(ca, SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind https listener")
+    }
+
+    /// Binds `addr` and starts serving: a fixed port, such as 127.0.0.1:443 inside a private
+    /// network namespace (`benches/compare`), where clients that cannot be told another port
+    /// must reach it.
+    pub fn start_on(ca: &TestCa, addr: SocketAddr) -> io::Result<HttpsServer> {
+        let listener = TcpListener::bind(addr)?;
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");
@@ -229,11 +236,11 @@ impl HttpsServer {
             .name("test-https-accept".into())
             .spawn(move || accept_loop(listener, st))
             .expect("spawn https accept thread");
-        HttpsServer {
+        Ok(HttpsServer {
             addr,
             state,
             accept_thread: Some(accept_thread),
-        }
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
