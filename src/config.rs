@@ -501,7 +501,13 @@ impl Config {
     }
 }
 
-/// Reads `"500ms"`, `"60s"`, `"30m"`, `"12h"`, `"1d"` or a bare number of seconds.
+/// Longest duration any setting accepts: 100 years, beyond any sensible value, and short enough
+/// that a deadline computed from it (a clock reading plus two such durations) cannot overflow,
+/// which would panic at the first lookup instead of failing the load.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Reads `"500ms"`, `"60s"`, `"30m"`, `"12h"`, `"1d"` or a bare number of seconds, at most
+/// [`MAX_DURATION`].
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -509,12 +515,16 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Seconds(u64),
         Text(String),
     }
-    match Raw::deserialize(d)? {
-        Raw::Seconds(n) => Ok(Duration::from_secs(n)),
+    let duration = match Raw::deserialize(d)? {
+        Raw::Seconds(n) => Duration::from_secs(n),
         Raw::Text(s) => parse_duration(&s).ok_or_else(|| {
             serde::de::Error::custom(format!("invalid duration {s:?}, expected e.g. \"500ms\", \"60s\", \"30m\", \"12h\", \"1d\""))
-        }),
+        })?,
+    };
+    if duration > MAX_DURATION {
+        return Err(serde::de::Error::custom(format!("duration of {} s is longer than 100 years", duration.as_secs())));
     }
+    Ok(duration)
 }
 
 /// Parses a duration string; see [`Config`] for the forms.
@@ -666,6 +676,21 @@ strict = true",
         ] {
             assert!(Config::from_toml(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_longer_than_a_century_are_refused_at_load() {
+        // Such a timeout used to load, then overflow `Instant + Duration` at the first lookup.
+        for bad in [
+            "[fetch]\ntimeout = \"10000000000000000000s\"",
+            "[dns]\ntimeout = 18446744073709551615",
+            "[cache]\nnegative_ttl = \"36501d\"",
+        ] {
+            let e = Config::from_toml(bad).unwrap_err();
+            assert!(e.contains("longer than 100 years"), "{bad}: {e}");
+        }
+        let c = Config::from_toml("[cache]\nnegative_ttl = \"36500d\"").unwrap();
+        assert_eq!(c.cache.negative_ttl, MAX_DURATION);
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //!
 //! [RFC 8461 §4.1]: https://www.rfc-editor.org/rfc/rfc8461#section-4.1
 
+use std::collections::HashSet;
+
 use super::{ldh_name, Answer};
 use crate::config::OutputConfig;
 use crate::domain::Domain;
@@ -68,12 +70,11 @@ pub fn tlsrpt_suffix(domain: &Domain, policy: &Policy) -> String {
             out.push_str(&format!(" mx_host_pattern={pattern}"));
         }
     }
-    let mut others: Vec<&(String, String)> = Vec::new();
-    for field in policy.fields.iter().filter(|(key, _)| key != "mx") {
-        if !others.iter().any(|(key, _)| *key == field.0) {
-            others.push(field);
-        }
-    }
+    // Repeated keys are found by hash: a 64 KiB policy holds thousands of fields, and this runs
+    // for every answer.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let others: Vec<&(String, String)> =
+        policy.fields.iter().filter(|(key, _)| key != "mx" && seen.insert(key.as_str())).collect();
     let strings =
         mx_values.map(|value| ("mx", value.as_str())).chain(others.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     for (key, value) in strings.filter(|(key, value)| brace_safe(key) && brace_safe(value)) {
@@ -88,12 +89,15 @@ pub(super) fn secure_line(answer: &Answer, strict_testing: bool, servername: boo
         return String::new();
     };
     let mut patterns: Vec<String> = Vec::with_capacity(policy.mx.len());
+    // Duplicates are dropped by hash: a policy may hold thousands of patterns, and this runs for
+    // every answer.
+    let mut seen: HashSet<String> = HashSet::with_capacity(policy.mx.len());
     // A name that is not LDH could hold `:` or a space and change the list; `MxPattern` never
     // holds one, and leaving one out could only make the list stricter.
     for pattern in &policy.mx {
         let Some(name) = ldh_name(pattern) else { continue };
         let item = if pattern.is_wildcard() { format!(".{name}") } else { name.to_owned() };
-        if !patterns.contains(&item) {
+        if seen.insert(item.clone()) {
             patterns.push(item);
         }
     }

@@ -93,7 +93,11 @@ pub fn decode(buf: &[u8], limit: usize) -> Result<Option<Frame>, NetstringError>
             }
             b':' if digits > 0 => {
                 let start = i + 1;
-                let end = start + length;
+                // With a limit near `usize::MAX` (`serve.max_request` is the administrator's to
+                // set) the end would overflow: no such frame can ever arrive.
+                let Some(end) = start.checked_add(length) else {
+                    return Err(NetstringError::TooLong { limit });
+                };
                 return match buf.get(end) {
                     None => Ok(None),
                     Some(b',') => Ok(Some(Frame { data: start..end, len: end + 1 })),
@@ -171,6 +175,15 @@ mod tests {
         assert_eq!(decode(b"10001", 10_000), Err(NetstringError::TooLong { limit: 10_000 }));
         assert_eq!(decode(b"10000", 10_000), Ok(None));
         assert_eq!(decode(b"1000", 999), Err(NetstringError::TooLong { limit: 999 }));
+    }
+
+    #[test]
+    fn a_length_past_the_address_space_is_too_long_whatever_the_limit() {
+        // Found by fuzz/fuzz_targets/netstring.rs: `start + length` overflowed.
+        for limit in [usize::MAX, usize::MAX - 1, usize::MAX - 20] {
+            assert_eq!(decode(b"18446744073709551615:", limit), Err(NetstringError::TooLong { limit }));
+            assert_eq!(decode(b"99999999999999999999:x,", limit), Err(NetstringError::TooLong { limit }));
+        }
     }
 
     #[test]

@@ -43,6 +43,12 @@ use crate::store::{self, Store};
 /// blocking thread for long.
 const MAX_BATCH: usize = 1024;
 
+/// A batch stops taking requests once its replies reach this size, so that a client which
+/// pipelines requests for a domain with a huge policy (a 64 KiB policy renders to hundreds of
+/// kilobytes in the `postfix-tlsrpt` dialect) and reads nothing holds at most this much and one
+/// reply, not `MAX_BATCH` replies. The requests left over are answered in the next batch.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
 /// Free buffer space ensured before each read.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -327,19 +333,27 @@ async fn socketmap_loop<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         if !frames.is_empty() {
-            answered += frames.len();
             let batch = move || {
                 let mut out = Vec::with_capacity(frames.len() * 96);
-                for frame in frames {
-                    socketmap::respond(&state.resolver, &state.zones, &buf[frame]).encode(&mut out);
+                let mut requests = 0;
+                for frame in &frames {
+                    if out.len() >= MAX_BATCH_BYTES {
+                        break;
+                    }
+                    socketmap::respond(&state.resolver, &state.zones, &buf[frame.clone()]).encode(&mut out);
+                    requests += 1;
                 }
-                (buf, out)
+                // Up to the `,` after the data of the last netstring answered.
+                let consumed = frames[..requests].last().map_or(0, |frame| frame.end + 1);
+                Answered { buf, out, requests, consumed }
             };
-            buf = match answer_batch(stream, &peer, idle, batch).await {
-                Ok(buf) => buf,
+            let done = match answer_batch(stream, peer, idle, batch).await {
+                Ok(done) => done,
                 Err(end) => return (end, answered),
             };
-            buf.drain(..used);
+            answered += done.requests;
+            buf = done.buf;
+            buf.drain(..done.consumed);
             continue;
         }
         if let Some(e) = fault {
@@ -383,12 +397,14 @@ async fn line_loop<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut shutdown = shared.shutdown.subscribe();
     let mut buf: Vec<u8> = Vec::new();
-    let mut splitter = Splitter::new(shared.state().config.serve.max_request);
+    let limit = shared.state().config.serve.max_request;
+    let mut splitter = Splitter::new(limit);
     let mut eof = false;
     let mut answered = 0;
     loop {
         let state = shared.state();
         let idle = state.config.serve.idle_timeout;
+        // Each item with the offset just past it.
         let mut items = Vec::new();
         let mut used = 0;
         while items.len() < MAX_BATCH {
@@ -396,32 +412,47 @@ async fn line_loop<S: AsyncRead + AsyncWrite + Unpin>(
             let start = used;
             used += n;
             match item {
-                Some(Item::Line(l)) => items.push(Owned::Line(start..start + l.len())),
-                Some(Item::TooLong { len }) => items.push(Owned::TooLong(len)),
+                Some(Item::Line(l)) => items.push((Owned::Line(start..start + l.len()), used)),
+                Some(Item::TooLong { len }) => items.push((Owned::TooLong(len), used)),
                 None if n == 0 => break,
                 None => {}
             }
         }
         if !items.is_empty() {
-            answered += items.len();
+            let total = items.len();
             let zone_name = zone_name.to_owned();
             let batch = move || {
                 let zone = state.zones.get(zone_name.as_bytes());
                 let mut out = Vec::with_capacity(items.len() * 96);
-                for item in items {
+                let mut consumed = 0;
+                let mut requests = 0;
+                for (item, end) in items {
+                    if out.len() >= MAX_BATCH_BYTES {
+                        break;
+                    }
                     let item = match item {
                         Owned::Line(range) => Item::Line(&buf[range]),
                         Owned::TooLong(len) => Item::TooLong { len },
                     };
                     out.extend_from_slice(line::respond(&state.resolver, zone, &zone_name, &item).as_bytes());
+                    (consumed, requests) = (end, requests + 1);
                 }
-                (buf, out)
+                Answered { buf, out, requests, consumed }
             };
-            buf = match answer_batch(stream, &peer, idle, batch).await {
-                Ok(buf) => buf,
+            let done = match answer_batch(stream, peer, idle, batch).await {
+                Ok(done) => done,
                 Err(end) => return (end, answered),
             };
-            buf.drain(..used);
+            answered += done.requests;
+            buf = done.buf;
+            if done.requests < total {
+                // Lines were left for the next batch: split them again from just after the last
+                // one answered, where the splitter held nothing back.
+                buf.drain(..done.consumed);
+                splitter = Splitter::new(limit);
+            } else {
+                buf.drain(..used);
+            }
             continue;
         }
         buf.drain(..used);
@@ -466,24 +497,36 @@ async fn read_more<S: AsyncRead + Unpin>(
     }
 }
 
+/// What a batch of lookups hands back.
+struct Answered {
+    /// The input buffer the batch borrowed.
+    buf: Vec<u8>,
+    /// The replies, in request order.
+    out: Vec<u8>,
+    /// How many requests were answered: all of the batch, unless [`MAX_BATCH_BYTES`] was reached.
+    requests: usize,
+    /// How many bytes at the front of `buf` those requests took.
+    consumed: usize,
+}
+
 /// Runs `batch`, the lookups of the requests read so far, on the blocking pool (a lookup may wait
-/// for DNS and HTTPS), writes the answers it returns in request order, and hands back the input
-/// buffer the batch borrowed.
+/// for DNS and HTTPS), writes the answers it returns in request order, and hands back what it
+/// returned.
 async fn answer_batch<S: AsyncWrite + Unpin>(
     stream: &mut S,
     peer: &str,
     idle: Duration,
-    batch: impl FnOnce() -> (Vec<u8>, Vec<u8>) + Send + 'static,
-) -> Result<Vec<u8>, End> {
-    let (buf, out) = match tokio::task::spawn_blocking(batch).await {
+    batch: impl FnOnce() -> Answered + Send + 'static,
+) -> Result<Answered, End> {
+    let done = match tokio::task::spawn_blocking(batch).await {
         Ok(done) => done,
         Err(e) => {
             tracing::error!(peer = %peer, error = %e, "lookup task failed, closing connection");
             return Err(End::Bug);
         }
     };
-    write(stream, &out, idle).await?;
-    Ok(buf)
+    write(stream, &done.out, idle).await?;
+    Ok(done)
 }
 
 async fn write<S: AsyncWrite + Unpin>(stream: &mut S, out: &[u8], idle: Duration) -> Result<(), End> {
