@@ -113,9 +113,9 @@ pub struct CacheConfig {
     /// string to keep the cache in memory only, which protects nothing across restarts.
     pub path: PathBuf,
     /// Most entries one process keeps in memory (in front of the file, or alone when `path` is
-    /// empty). Defaults to 100,000 (about 50 MB at worst): far more domains than a busy MTA
-    /// sends to in a day, and a bound that a flood of lookups for random domains cannot pass.
-    /// Remembered "no policy" answers are evicted first.
+    /// empty). Defaults to 100,000 (the daemon measured 152 MiB resident when full, see
+    /// docs/benchmarks.md): far more domains than a busy MTA sends to in a day, and a bound that
+    /// a flood of lookups for random domains cannot pass. "No policy" answers are evicted first.
     pub memory_entries: usize,
     /// Permission bits of a newly created cache file. Defaults to `0o660`: readable and writable
     /// by the owner and the group that all the MTA's users share, nobody else.
