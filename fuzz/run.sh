@@ -6,9 +6,11 @@
 #                                      without sanitizer (overflow checks and debug assertions on):
 #                                      it compiles in a third of the CPU time of the release ASan
 #                                      build, and it is there to keep the targets from rotting
-#   fuzz/run.sh long SECONDS [TARGET]  each target (or one) for SECONDS, one after another,
-#                                      growing fuzz/corpus/<target>; logs and a summary line per
-#                                      run in fuzz/logs/
+#   fuzz/run.sh long SECONDS [TARGET...]
+#                                      each target (or those named), one after another, until it
+#                                      has had SECONDS of CPU time (user + sys: on a shared machine
+#                                      wall time says little), growing fuzz/corpus/<target>; a log
+#                                      per slice and a summary line per target in fuzz/logs/
 #
 # The long runs use cargo-fuzz's default build: release, AddressSanitizer, debug assertions.
 # No nightly toolchain is needed: RUSTC_BOOTSTRAP=1 lets stable rustc take the -Z flags.
@@ -43,7 +45,7 @@ case $mode in
     smoke)
         runs=${2:-2000}
         build --dev --sanitizer none
-        BIN=target/$TRIPLE/debug
+        BIN=${CARGO_TARGET_DIR:-target}/$TRIPLE/debug
         scratch=$(mktemp -d)
         trap 'rm -rf "$scratch"' EXIT
         for t in "${TARGETS[@]}"; do
@@ -53,28 +55,36 @@ case $mode in
             "$BIN/$t" $(options "$t") -runs="$runs" "$scratch/$t" seeds/$t 2>"$scratch/$t.log" \
                 || { tail -40 "$scratch/$t.log"; echo "fuzz smoke: $t FAILED"; exit 1; }
         done
+        echo "fuzz smoke: ${#TARGETS[@]} passed, 0 failed"
         ;;
     long)
         seconds=${2:?seconds}
         shift 2
         [ $# -gt 0 ] && TARGETS=("$@")
         build
-        BIN=target/$TRIPLE/release
+        BIN=${CARGO_TARGET_DIR:-target}/$TRIPLE/release
         mkdir -p logs
         for t in "${TARGETS[@]}"; do
             mkdir -p corpus/$t artifacts/$t
-            log=logs/$t.$(date +%Y%m%dT%H%M%S).log
             start=$(date +%s)
-            status=0
-            # shellcheck disable=SC2046
-            ( TIMEFORMAT='cpu %U user %S sys'; time "$BIN/$t" $(options "$t") -max_total_time="$seconds" corpus/$t seeds/$t ) \
-                >"$log" 2>&1 || status=$?
-            execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-            rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
-            cpu=$(sed -n 's/^cpu //p' "$log" | tail -1)
+            status=0 cpu=0 execs=0 rss=0 slices=0
+            # libFuzzer's -max_total_time is wall time: run slices until the CPU time adds up.
+            while [ "$cpu" -lt "$seconds" ] && [ "$status" -eq 0 ]; do
+                log=logs/$t.$(date +%Y%m%dT%H%M%S).log
+                # shellcheck disable=SC2046
+                ( TIMEFORMAT='cpu %U %S'; time "$BIN/$t" $(options "$t") -max_total_time=$((seconds - cpu)) corpus/$t seeds/$t ) \
+                    >"$log" 2>&1 || status=$?
+                slice_cpu=$(awk '/^cpu /{printf "%d", $2 + $3}' "$log")
+                slice_execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+                cpu=$((cpu + ${slice_cpu:-0}))
+                execs=$((execs + ${slice_execs:-0}))
+                rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+                slices=$((slices + 1))
+            done
             files=$(find corpus/$t -type f | wc -l)
+            bytes=$(du -sb corpus/$t | cut -f1)
             crashes=$(find artifacts/$t -type f | wc -l)
-            echo "$(date -u +%FT%TZ) target=$t status=$status wall=$(( $(date +%s) - start ))s cpu=[$cpu] execs=$execs corpus_files=$files peak_rss_mb=$rss artifacts=$crashes log=$log" \
+            echo "$(date -u +%FT%TZ) target=$t status=$status cpu=${cpu}s wall=$(( $(date +%s) - start ))s slices=$slices execs=$execs corpus=${files}files/${bytes}B peak_rss_mb=$rss artifacts=$crashes" \
                 | tee -a logs/summary.txt
         done
         ;;
